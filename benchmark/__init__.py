@@ -1,0 +1,1 @@
+"""The engine: suites, runner, metrics, results store and the command line."""

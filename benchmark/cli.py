@@ -1,0 +1,177 @@
+"""The ``reconbench`` command line: list, describe, run, report, reconstruct.
+
+User errors (a missing file, an unknown name, a malformed suite...) are printed
+as one line, ``reconbench: error: ...``, with exit status 2 and no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tomllib
+from pathlib import Path
+
+from reconbench.errors import InputError, ReconbenchError
+
+
+def _parse_value(text: str):
+    """A ``key=value`` value as TOML would read it (numbers, booleans, lists), else a string."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def _key_values(pairs: list[str], option: str) -> dict:
+    params = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise InputError(f"{option} expects KEY=VALUE, got {pair!r}")
+        params[key.strip()] = _parse_value(value.strip())
+    return params
+
+
+def cmd_list(args) -> None:
+    from reconbench.benchmark.suite import shipped_suites
+    from reconbench.datasets.masks import mask_kind_names
+    from reconbench.datasets.source import source_names
+    from reconbench.methods.registry import method_class, method_names
+
+    print("datasets:   " + ", ".join(source_names()))
+    print("methods:")
+    for name in method_names():
+        doc = (method_class(name).__doc__ or "").strip().splitlines()
+        print(f"  {name:<14} {doc[0] if doc else ''}")
+    print("mask kinds: " + ", ".join(mask_kind_names()))
+    print("suites:     " + ", ".join(shipped_suites()))
+
+
+def cmd_describe(args) -> None:
+    from reconbench.datasets.source import make_source
+
+    source = make_source(args.dataset, **_key_values(args.param, "--param"))
+    grid = source.grid
+    print(f"dataset {args.dataset}: {grid!r}")
+    print(f"  parameters: {source.get_params()}")
+    print(f"  lat {grid.lat[0]:g} .. {grid.lat[-1]:g} °N, lon {grid.lon[0]:g} .. "
+          f"{grid.lon[-1]:g} °E")
+    for split in ("train", "val", "test"):
+        times = source.split(split)["time"].values
+        print(f"  {split:<5}: {times.size} months, {str(times[0])[:7]} .. {str(times[-1])[:7]}")
+    print("  units: degC")
+    print("  level (m)   ocean fraction")
+    for depth, fraction in zip(grid.depth, grid.ocean_fraction, strict=True):
+        print(f"  {depth:9.1f}   {fraction:.3f}")
+
+
+def cmd_run(args) -> None:
+    from reconbench.benchmark.runner import run_suite
+    from reconbench.benchmark.suite import load_suite
+
+    suite = load_suite(args.suite)
+    results = Path(args.results or Path("results") / suite.name)
+    store = run_suite(suite, results, progress=not args.no_progress)
+    print(f"results: {store.root / 'results.parquet'} (CSV beside it)")
+    if args.report:
+        _write_report(store.root, store.root / "report.md")
+
+
+def _write_report(results: Path, output: Path) -> None:
+    from reconbench.benchmark.store import ResultsStore, atomic_write
+    from reconbench.reports.tables import markdown_report
+
+    store = ResultsStore(results)
+    text = markdown_report(store.rows(), store.metadata())
+    atomic_write(output, lambda tmp: tmp.write_text(text))
+    print(text)
+    print(f"report: {output}")
+
+
+def cmd_report(args) -> None:
+    results = Path(args.results)
+    if not results.is_dir():
+        raise InputError(f"results folder {str(results)!r} does not exist")
+    _write_report(results, Path(args.output) if args.output else results / "report.md")
+
+
+def cmd_reconstruct(args) -> None:
+    from reconbench.benchmark.runner import check_reconstruction
+    from reconbench.benchmark.store import atomic_write
+    from reconbench.datasets.netcdf import grid_of, read_field, write_field
+    from reconbench.methods.registry import make_method
+
+    method = make_method(args.method, **_key_values(args.param, "--param"))
+    train = read_field(args.train, args.variable)
+    grid = grid_of(train, name=Path(args.train).stem)
+    obs = read_field(args.obs, args.variable)
+    if obs.shape[1:] != grid.shape:
+        raise InputError(f"observations {args.obs!r} have shape {obs.shape[1:]} per time step but "
+                         f"the training file {args.train!r} has {grid.shape}")
+    obs = obs.where(grid.ocean)
+    method.fit(train, grid)
+    recon = method.reconstruct(obs)
+    check_reconstruction(recon, obs, grid, args.method)
+    recon = recon.where(grid.ocean).rename(args.variable)
+    recon.attrs.update(units="degC", reconstruction_method=args.method,
+                       reconstruction_params=str(method.get_params()))
+    atomic_write(Path(args.output), lambda tmp: write_field(recon, tmp))
+    print(f"reconstruction: {args.output}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="reconbench",
+        description="Benchmark of ocean temperature reconstruction from sparse observations.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("list", help="list datasets, methods, mask kinds and suites")
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("describe", help="print a dataset's grid, levels, time span, ocean fraction")
+    p.add_argument("dataset", help="a dataset name from 'reconbench list'")
+    p.add_argument("-p", "--param", action="append", metavar="KEY=VALUE",
+                   help="a dataset parameter, e.g. resolution=4 (repeatable)")
+    p.set_defaults(func=cmd_describe)
+
+    p = sub.add_parser("run", help="run a benchmark suite into a results folder")
+    p.add_argument("suite", help="a shipped suite name (see 'reconbench list') or a .toml file")
+    p.add_argument("--results", help="results folder (default: results/SUITE_NAME)")
+    p.add_argument("--report", action="store_true", help="write report.md when done")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("report", help="write the Markdown report of a results folder")
+    p.add_argument("results", help="a results folder written by 'reconbench run'")
+    p.add_argument("-o", "--output", help="output file (default: RESULTS/report.md)")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("reconstruct",
+                       help="apply a method to a NetCDF file of observations")
+    p.add_argument("obs", help="NetCDF with the observations: values at the guidance points, "
+                               "NaN elsewhere; dims (time, depth, lat, lon) or (time, lat, lon)")
+    p.add_argument("--train", required=True,
+                   help="NetCDF of complete training fields on the same grid (NaN off the "
+                        "ocean); the method is fitted on it and it defines the ocean mask")
+    p.add_argument("-m", "--method", required=True, help="a method name from 'reconbench list'")
+    p.add_argument("-p", "--param", action="append", metavar="KEY=VALUE",
+                   help="a method parameter (repeatable)")
+    p.add_argument("--variable", default="thetao", help="variable name in both files")
+    p.add_argument("-o", "--output", required=True, help="NetCDF file to write")
+    p.set_defaults(func=cmd_reconstruct)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``reconbench`` console script; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except ReconbenchError as exc:
+        print(f"reconbench: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("reconbench: interrupted; finished cells are kept and a re-run resumes",
+              file=sys.stderr)
+        return 130
+    return 0

@@ -1,0 +1,127 @@
+"""The results store: a folder of tidy rows, written so that nothing is ever lost.
+
+Layout of a store folder::
+
+    metadata.json        run metadata: suite, config hash, versions, git commit,
+                         seeds, grids, and one entry per run
+    cells/<key>.parquet  the rows of one finished cell (dataset x method x mask
+                         kind x missing rate x seed), each file written whole
+    results.parquet      all rows together, rebuilt from cells/ after each run
+    results.csv          the same rows as CSV
+
+Every file is written to a temporary name in the same folder and renamed into
+place, so a crash or ``kill -9`` leaves either the old file or the new one, never
+half of one. A cell whose file exists is done; a re-run skips it.
+
+Row columns: ``suite, dataset, split, method, method_name, params,
+fitted_params, mask_kind, missing_rate, seed, mask_fallbacks, sample, time,
+depth, point_set, metric, value, cell``. ``depth`` is NaN for scores over all
+levels; cost rows (``point_set`` = "cost": ``fit_seconds``,
+``seconds_per_field``, ``peak_rss_mb``) have ``sample`` = -1.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+
+from reconbench.errors import InputError
+
+COLUMNS = ["suite", "dataset", "split", "method", "method_name", "params", "fitted_params",
+           "mask_kind", "missing_rate", "seed", "mask_fallbacks", "sample", "time", "depth",
+           "point_set", "metric", "value", "cell"]
+
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it to ``path``.
+
+    Errors (read-only folder, full disk) become an :class:`InputError` naming the
+    path; the previous content of ``path``, if any, is left untouched.
+    """
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
+    except OSError as exc:
+        raise InputError(f"cannot write results to {str(path.parent)!r}: {exc.strerror}") from None
+    tmp = Path(tmp_name)
+    try:
+        write(tmp)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise InputError(f"cannot write {str(path)!r}: {exc.strerror or exc}; earlier results "
+                         f"are intact") from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+class ResultsStore:
+    """A results folder (see the module docstring for its layout)."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+        self.cells_dir = self.root / "cells"
+
+    # -- reading -------------------------------------------------------------
+    def exists(self) -> bool:
+        """True when the folder holds at least one finished cell or a results file."""
+        return (self.root / "results.parquet").is_file() or any(self._cell_files())
+
+    def _cell_files(self) -> list[Path]:
+        return sorted(self.cells_dir.glob("*.parquet")) if self.cells_dir.is_dir() else []
+
+    def has_cell(self, key: str) -> bool:
+        """True when the cell ``key`` is finished."""
+        return (self.cells_dir / f"{key}.parquet").is_file()
+
+    def rows(self) -> pd.DataFrame:
+        """All rows of the store, from the cell files (or ``results.parquet`` alone)."""
+        files = self._cell_files()
+        if files:
+            return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
+        consolidated = self.root / "results.parquet"
+        if consolidated.is_file():
+            return pd.read_parquet(consolidated)
+        raise InputError(f"{str(self.root)!r} is not a results store: it has no cells/ folder "
+                         f"and no results.parquet (run 'reconbench run SUITE' first)")
+
+    def metadata(self) -> dict:
+        """The run metadata, or an empty dict when there is none yet."""
+        path = self.root / "metadata.json"
+        if not path.is_file():
+            return {}
+        try:
+            return json.loads(path.read_text())
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{str(path)!r} is not valid JSON: {exc}") from None
+
+    # -- writing -------------------------------------------------------------
+    def write_cell(self, key: str, rows: pd.DataFrame) -> None:
+        """Write the rows of one finished cell atomically."""
+        rows = rows[COLUMNS]
+        atomic_write(self.cells_dir / f"{key}.parquet",
+                     lambda tmp: rows.to_parquet(tmp, index=False))
+
+    def write_metadata(self, metadata: dict) -> None:
+        """Replace ``metadata.json`` atomically."""
+        text = json.dumps(metadata, indent=2, sort_keys=True, default=str)
+        atomic_write(self.root / "metadata.json", lambda tmp: tmp.write_text(text))
+
+    def consolidate(self) -> pd.DataFrame:
+        """Rebuild ``results.parquet`` and ``results.csv`` from the cell files."""
+        rows = self.rows().sort_values(
+            ["dataset", "method", "mask_kind", "missing_rate", "seed", "sample", "point_set",
+             "metric", "depth"], na_position="last", kind="stable").reset_index(drop=True)
+        atomic_write(self.root / "results.parquet", lambda tmp: rows.to_parquet(tmp, index=False))
+        atomic_write(self.root / "results.csv", lambda tmp: rows.to_csv(tmp, index=False))
+        return rows

@@ -1,0 +1,160 @@
+"""Suites: what a benchmark run covers, read from a TOML file.
+
+A suite file looks like this (every key but ``datasets`` and ``methods`` has a
+default)::
+
+    name = "quick"
+    description = "..."
+    split = "test"                 # the split the samples come from
+    samples = 4                    # months per cell, evenly spaced over the split
+    seeds = [0]                    # mask seeds
+    missing_rates = [0.5, 0.925]   # fractions of ocean cells hidden, in [0, 1)
+    mask_kinds = ["random"]
+
+    [[datasets]]
+    name = "synthetic"             # a registered dataset source
+    resolution = 4.0               # ... and its parameters
+
+    [[methods]]
+    name = "linear"                # a registered method
+    label = "linear"               # optional: the name in tables (default: name)
+    wrap_degrees = 60              # ... and its parameters
+
+Unknown keys are errors, so a typo never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tomllib
+from dataclasses import asdict, dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from reconbench.datasets.masks import check_missing_rate, mask_kind_names
+from reconbench.datasets.source import SPLITS
+from reconbench.errors import ConfigError, InputError
+
+SUITE_KEYS = {"name", "description", "split", "samples", "seeds", "missing_rates",
+              "mask_kinds", "datasets", "methods"}
+
+
+@dataclass(frozen=True)
+class Component:
+    """A dataset or method: its registered name, a label and its parameters."""
+
+    name: str
+    label: str
+    params: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Suite:
+    """A parsed, validated suite."""
+
+    name: str
+    datasets: tuple[Component, ...]
+    methods: tuple[Component, ...]
+    missing_rates: tuple[float, ...]
+    mask_kinds: tuple[str, ...] = ("random",)
+    seeds: tuple[int, ...] = (0,)
+    samples: int = 4
+    split: str = "test"
+    description: str = ""
+    source_text: str = ""
+
+    @property
+    def config_hash(self) -> str:
+        """A short hash of everything that defines the suite's results."""
+        content = {k: v for k, v in asdict(self).items() if k not in ("source_text",
+                                                                      "description")}
+        return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()
+                              ).hexdigest()[:12]
+
+
+def shipped_suites() -> list[str]:
+    """Names of the suites shipped with reconbench (``benchmark/suites/*.toml``)."""
+    folder = resources.files("reconbench.benchmark") / "suites"
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml"))
+
+
+def load_suite(name_or_path: str | Path) -> Suite:
+    """Read a suite from a TOML file path, or by the name of a shipped suite."""
+    path = Path(name_or_path)
+    if path.suffix == ".toml" or path.exists():
+        if not path.is_file():
+            raise ConfigError(f"suite file {str(path)!r} does not exist")
+        text, origin = path.read_text(), str(path)
+    elif str(name_or_path) in shipped_suites():
+        resource = resources.files("reconbench.benchmark") / "suites" / f"{name_or_path}.toml"
+        text, origin = resource.read_text(), f"shipped suite {name_or_path!r}"
+    else:
+        raise ConfigError(f"no suite named {str(name_or_path)!r}: expected a .toml file path or "
+                          f"one of the shipped suites ({', '.join(shipped_suites())})")
+    return parse_suite(text, origin)
+
+
+def parse_suite(text: str, origin: str = "suite") -> Suite:
+    """Parse and validate suite TOML text; ``origin`` names it in error messages."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{origin} is not valid TOML: {exc}") from None
+    unknown = sorted(set(raw) - SUITE_KEYS)
+    if unknown:
+        raise ConfigError(f"{origin}: unknown key(s) {', '.join(unknown)}; "
+                          f"expected keys: {', '.join(sorted(SUITE_KEYS))}")
+    for key in ("name", "datasets", "methods", "missing_rates"):
+        if key not in raw:
+            raise ConfigError(f"{origin}: missing required key {key!r}")
+
+    split = raw.get("split", "test")
+    if split not in SPLITS:
+        raise ConfigError(f"{origin}: split must be one of {SPLITS}, got {split!r}")
+    samples = raw.get("samples", 4)
+    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
+        raise ConfigError(f"{origin}: samples must be a positive integer, got {samples!r}")
+    seeds = _list(raw.get("seeds", [0]), "seeds", origin)
+    if any(isinstance(s, bool) or not isinstance(s, int) for s in seeds):
+        raise ConfigError(f"{origin}: seeds must be integers, got {seeds!r}")
+    try:
+        rates = tuple(check_missing_rate(r, f"{origin}: missing rate")
+                      for r in _list(raw["missing_rates"], "missing_rates", origin))
+    except InputError as exc:
+        raise ConfigError(str(exc)) from None
+    kinds = _list(raw.get("mask_kinds", ["random"]), "mask_kinds", origin)
+    for kind in kinds:
+        if kind not in mask_kind_names():
+            raise ConfigError(f"{origin}: unknown mask kind {kind!r}; known kinds: "
+                              f"{', '.join(mask_kind_names())}")
+    return Suite(
+        name=str(raw["name"]), description=str(raw.get("description", "")), split=split,
+        samples=samples, seeds=tuple(seeds), missing_rates=rates, mask_kinds=tuple(kinds),
+        datasets=_components(raw["datasets"], "datasets", origin),
+        methods=_components(raw["methods"], "methods", origin), source_text=text)
+
+
+def _list(value, key: str, origin: str) -> list:
+    if not isinstance(value, list) or not value:
+        raise ConfigError(f"{origin}: {key} must be a non-empty list, got {value!r}")
+    return value
+
+
+def _components(tables, key: str, origin: str) -> tuple[Component, ...]:
+    """Parse ``[[datasets]]`` or ``[[methods]]`` tables into components."""
+    if not isinstance(tables, list) or not tables or not all(isinstance(t, dict) for t in tables):
+        raise ConfigError(f"{origin}: {key} must be one or more [[{key}]] tables")
+    components = []
+    for table in tables:
+        if "name" not in table:
+            raise ConfigError(f"{origin}: every [[{key}]] table needs a 'name'")
+        params = {k: v for k, v in table.items() if k not in ("name", "label")}
+        components.append(Component(str(table["name"]), str(table.get("label", table["name"])),
+                                    params))
+    labels = [c.label for c in components]
+    duplicates = sorted({x for x in labels if labels.count(x) > 1})
+    if duplicates:
+        raise ConfigError(f"{origin}: [[{key}]] labels must be unique; repeated: "
+                          f"{', '.join(duplicates)} (give each a distinct 'label')")
+    return tuple(components)

@@ -1,0 +1,1 @@
+"""Grids, dataset sources and observation masks."""

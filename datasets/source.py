@@ -1,0 +1,115 @@
+"""Dataset sources: named providers of train / val / test fields on one grid.
+
+A source is built from keyword parameters (the ``[[datasets]]`` tables of a suite
+file) through the registry::
+
+    @register_source("synthetic")
+    class SyntheticOcean(DatasetSource): ...
+
+    source = make_source("synthetic", resolution=4)
+    train = source.split("train")        # DataArray (time, depth, lat, lon), °C
+    clim = source.climatology()          # DataArray (month, depth, lat, lon), °C
+"""
+
+from __future__ import annotations
+
+import abc
+import inspect
+from collections.abc import Callable
+
+import numpy as np
+import xarray as xr
+
+from reconbench.datasets.grid import Grid
+from reconbench.errors import InputError
+
+SPLITS = ("train", "val", "test")
+
+
+class DatasetSource(abc.ABC):
+    """Base class of dataset sources.
+
+    Subclasses set ``name`` and ``grid`` and implement :meth:`_load_split`.
+    Parameters are keyword arguments of ``__init__`` and are reported by
+    :meth:`get_params`, as in scikit-learn.
+    """
+
+    name: str = ""
+    grid: Grid
+
+    def split(self, which: str) -> xr.DataArray:
+        """The field of one split: DataArray (time, depth, lat, lon), float32, °C."""
+        if which not in SPLITS:
+            raise InputError(f"split must be one of {SPLITS}, got {which!r}")
+        return self._load_split(which)
+
+    @abc.abstractmethod
+    def _load_split(self, which: str) -> xr.DataArray:
+        """Return the field of split ``which`` (already checked to be valid)."""
+
+    def climatology(self) -> xr.DataArray:
+        """Monthly mean of the train split: DataArray (month, depth, lat, lon), °C.
+
+        ``month`` runs 1..12; a month absent from the train split is NaN.
+        """
+        if getattr(self, "_climatology", None) is None:
+            self._climatology = monthly_climatology(self.split("train"))
+        return self._climatology
+
+    def get_params(self) -> dict:
+        """The constructor parameters of this source and their values."""
+        sig = inspect.signature(type(self).__init__)
+        return {p: getattr(self, p) for p in sig.parameters if p != "self" and hasattr(self, p)}
+
+
+def monthly_climatology(field: xr.DataArray) -> xr.DataArray:
+    """Mean over time of each calendar month: (time, ...) -> (month = 1..12, ...)."""
+    clim = field.groupby("time.month").mean("time")
+    return clim.reindex(month=np.arange(1, 13)).astype(np.float32)
+
+
+_SOURCES: dict[str, Callable[..., DatasetSource]] = {}
+
+
+def register_source(name: str):
+    """Class decorator registering a dataset source under ``name``."""
+
+    def decorate(cls):
+        cls.name = name
+        _SOURCES[name] = cls
+        return cls
+
+    return decorate
+
+
+def source_names() -> list[str]:
+    """Names of the registered dataset sources."""
+    _import_builtin_sources()
+    return sorted(_SOURCES)
+
+
+def source_class(name: str) -> Callable[..., DatasetSource]:
+    """The class registered under ``name``; :class:`InputError` if there is none."""
+    _import_builtin_sources()
+    try:
+        return _SOURCES[name]
+    except KeyError:
+        raise InputError(f"unknown dataset {name!r}; known datasets: "
+                         f"{', '.join(sorted(_SOURCES))}") from None
+
+
+def make_source(name: str, **params) -> DatasetSource:
+    """Build the source ``name`` with keyword parameters, checking their names."""
+    cls = source_class(name)
+    sig = inspect.signature(cls.__init__)
+    accepted = [p for p in sig.parameters if p != "self"]
+    unknown = sorted(set(params) - set(accepted))
+    if unknown:
+        raise InputError(f"unknown parameter(s) {', '.join(unknown)} for dataset {name!r}; "
+                         f"accepted: {', '.join(accepted) or 'none'}")
+    return cls(**params)
+
+
+def _import_builtin_sources() -> None:
+    """Import the modules that define the built-in sources (they self-register)."""
+    from reconbench.datasets import synthetic  # noqa: F401

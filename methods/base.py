@@ -1,0 +1,85 @@
+"""The interface every reconstruction method implements.
+
+A method follows scikit-learn's conventions: parameters are keyword arguments of
+``__init__`` stored under the same names (and recorded in the results), and the
+work is done in :meth:`Method.fit` and :meth:`Method.reconstruct`::
+
+    @register_method("climatology")
+    class Climatology(Method):
+        def fit(self, train, grid): ...
+        def reconstruct(self, obs): ...
+
+The runner hands a method only what an observer would have: ``obs`` holds the
+field at the guidance points and NaN everywhere else; the truth and the
+evaluation mask never leave the runner.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+import xarray as xr
+
+from reconbench.datasets.grid import Grid
+from reconbench.errors import InputError
+
+
+class Method:
+    """Base class of reconstruction methods.
+
+    Subclasses implement :meth:`fit` and :meth:`reconstruct`; ``name`` is set by
+    :func:`reconbench.methods.registry.register_method`.
+    """
+
+    name: str = ""
+
+    def fit(self, train: xr.DataArray, grid: Grid) -> Method:
+        """Learn from the fully known training fields.
+
+        ``train`` is a DataArray (time, depth, lat, lon) in °C on ``grid``, NaN off
+        the ocean. The base implementation only keeps the grid as ``self.grid_``.
+        """
+        self.grid_ = grid
+        return self
+
+    def reconstruct(self, obs: xr.DataArray) -> xr.DataArray:
+        """Complete fields from observations.
+
+        ``obs`` is a DataArray (time, depth, lat, lon) in °C on the fitted grid,
+        finite at the guidance points and NaN elsewhere. Returns a DataArray of
+        the same shape and coordinates, finite over every ocean cell.
+        """
+        raise NotImplementedError
+
+    def get_params(self) -> dict:
+        """The constructor parameters and their current values."""
+        sig = inspect.signature(type(self).__init__)
+        return {p.name: getattr(self, p.name) for p in sig.parameters.values()
+                if p.name != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
+
+    def fitted_params(self) -> dict:
+        """Values learnt by :meth:`fit` worth recording in the results (JSON-able)."""
+        return {}
+
+    def __repr__(self) -> str:
+        params = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({params})"
+
+
+def map_levels(obs: xr.DataArray, fill_level) -> xr.DataArray:
+    """Apply a 2-D filler to every (time, depth) level of ``obs``.
+
+    ``fill_level(values, k)`` receives one level, (lat, lon) float64 with NaN off
+    the guidance points, and the level index ``k``; it returns the complete
+    (lat, lon) level. Used by methods that treat levels and times independently.
+    """
+    values = obs.values.astype(np.float64)
+    out = np.empty_like(values)
+    for t in range(values.shape[0]):
+        for k in range(values.shape[1]):
+            if not np.isfinite(values[t, k]).any():
+                raise InputError(f"observations have no observation at time index {t}, level "
+                                 f"index {k}; this method needs at least one per level")
+            out[t, k] = fill_level(values[t, k], k)
+    return obs.copy(data=out.astype(np.float32))

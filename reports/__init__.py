@@ -1,0 +1,1 @@
+"""Tables (and, later, figures and HTML) built from a results store alone."""

@@ -1,0 +1,60 @@
+"""Suite files: parsing, defaults, and one clear error per mistake."""
+
+import pytest
+
+from reconbench.benchmark.suite import load_suite, parse_suite, shipped_suites
+from reconbench.errors import ConfigError
+
+GOOD = """
+name = "t"
+missing_rates = [0.5, 0.925]
+[[datasets]]
+name = "synthetic"
+resolution = 4.0
+[[methods]]
+name = "linear"
+wrap_degrees = 30
+[[methods]]
+name = "linear"
+label = "linear-nowrap"
+wrap_degrees = 0
+"""
+
+
+def test_parse_good_suite():
+    suite = parse_suite(GOOD)
+    assert suite.missing_rates == (0.5, 0.925) and suite.seeds == (0,) and suite.split == "test"
+    assert [m.label for m in suite.methods] == ["linear", "linear-nowrap"]
+    assert suite.methods[0].params == {"wrap_degrees": 30}
+    assert suite.datasets[0].params == {"resolution": 4.0}
+    assert parse_suite(GOOD).config_hash == suite.config_hash
+    assert parse_suite(GOOD.replace("0.925", "0.95")).config_hash != suite.config_hash
+
+
+def test_shipped_suites_parse():
+    assert {"quick", "full"} <= set(shipped_suites())
+    for name in shipped_suites():
+        assert load_suite(name).name == name
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("mising_rates = [0.5]" + GOOD, "unknown key.*mising_rates"),
+    (GOOD.replace("missing_rates = [0.5, 0.925]", "missing_rates = [1.0]"),
+     r"missing rate must be in \[0, 1\)"),
+    (GOOD.replace("missing_rates = [0.5, 0.925]", ""), "missing required key 'missing_rates'"),
+    ("mask_kinds = ['stripes']" + GOOD, "unknown mask kind 'stripes'"),
+    ("samples = 0" + GOOD, "samples must be a positive integer"),
+    ("split = 'training'" + GOOD, "split must be one of"),
+    (GOOD.replace('label = "linear-nowrap"', ""), "labels must be unique; repeated: linear"),
+    ("name = ", "is not valid TOML"),
+])
+def test_malformed_suites(text, message):
+    with pytest.raises(ConfigError, match=message):
+        parse_suite(text, "suite.toml")
+
+
+def test_missing_suite_file(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_suite(tmp_path / "nope.toml")
+    with pytest.raises(ConfigError, match="no suite named 'nope'"):
+        load_suite("nope")
