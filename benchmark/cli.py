@@ -168,7 +168,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args.func(args)
     except ReconbenchError as exc:
-        print(f"reconbench: error: {exc}", file=sys.stderr)
+        message = " ".join(str(exc).split())  # always one line
+        print(f"reconbench: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("reconbench: interrupted; finished cells are kept and a re-run resumes",

@@ -127,8 +127,13 @@ def check_reconstruction(recon, obs: xr.DataArray, grid: Grid, label: str) -> np
 
 
 def run_cell(cell: Cell, method: Method, truth: xr.DataArray, grid: Grid,
-             fit_seconds: float) -> pd.DataFrame:
-    """Mask, reconstruct and score one cell; returns its tidy rows."""
+             fit_seconds: float) -> tuple[pd.DataFrame, xr.Dataset]:
+    """Mask, reconstruct and score one cell.
+
+    Returns the cell's tidy rows and its first sample as a Dataset with
+    ``reconstruction`` (depth, lat, lon) in °C and ``guidance`` (depth, lat, lon)
+    int8, for maps in reports.
+    """
     guidance, n_fallback = cell.mask.build_with_report(grid, truth.sizes["time"])
     obs = observe(truth, guidance)
     with PeakMemory() as memory:
@@ -143,14 +148,22 @@ def run_cell(cell: Cell, method: Method, truth: xr.DataArray, grid: Grid,
     cost = pd.DataFrame({"metric": ["fit_seconds", "seconds_per_field", "peak_rss_mb"],
                          "value": [fit_seconds, seconds / truth.sizes["time"], memory.peak_mb]})
     cost = cost.assign(sample=-1, time="", depth=np.nan, point_set="cost")
-    rows = pd.concat([rows, cost], ignore_index=True)
-    return rows.assign(
+    rows = pd.concat([rows, cost], ignore_index=True).assign(
         suite=cell.suite.name, dataset=cell.dataset.label, split=cell.suite.split,
         method=cell.method.label, method_name=cell.method.name,
         params=json.dumps(method.get_params(), sort_keys=True, default=str),
         fitted_params=json.dumps(method.fitted_params(), sort_keys=True, default=str),
         mask_kind=cell.mask.kind, missing_rate=cell.mask.missing_rate, seed=cell.mask.seed,
         mask_fallbacks=n_fallback, cell=cell.key)
+    first = xr.Dataset(
+        {"reconstruction": truth[0].copy(data=np.where(grid.ocean, values[0], np.nan)),
+         "guidance": truth[0].copy(data=guidance[0].astype(np.int8))},
+        attrs={"method": cell.method.label, "dataset": cell.dataset.label,
+               "mask_kind": cell.mask.kind, "missing_rate": cell.mask.missing_rate,
+               "seed": cell.mask.seed, "cell": cell.key})
+    first["reconstruction"].attrs = {"units": "degC", "long_name": "reconstruction"}
+    first["guidance"].attrs = {"long_name": "guidance mask (1 = observed)"}
+    return rows, first
 
 
 def load_samples(source: DatasetSource, suite: Suite) -> xr.DataArray:
@@ -220,6 +233,7 @@ def run_suite(suite: Suite, results: str | Path, progress: bool = True) -> Resul
             if not dataset_cells:
                 continue
             truth = load_samples(source, suite)
+            store.write_truth(dataset.label, truth[0])
             for method_component in suite.methods:
                 method_cells = [c for c in dataset_cells if c.method == method_component]
                 if not method_cells:
@@ -232,8 +246,10 @@ def run_suite(suite: Suite, results: str | Path, progress: bool = True) -> Resul
                 for cell in method_cells:
                     bar.set_postfix_str(f"{cell.method.label} {cell.mask.kind} "
                                         f"r={cell.mask.missing_rate:g} seed={cell.mask.seed}")
-                    store.write_cell(cell.key, run_cell(cell, method, truth, source.grid,
-                                                        fit_seconds))
+                    rows, first = run_cell(cell, method, truth, source.grid, fit_seconds)
+                    if cell.mask.seed == suite.seeds[0]:
+                        store.write_reconstruction(cell.key, first)
+                    store.write_cell(cell.key, rows)
                     bar.update()
     finally:
         bar.close()

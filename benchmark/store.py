@@ -8,6 +8,9 @@ Layout of a store folder::
                          kind x missing rate x seed), each file written whole
     results.parquet      all rows together, rebuilt from cells/ after each run
     results.csv          the same rows as CSV
+    fields/truth-<dataset>.nc   the first sample's true field of each dataset
+    fields/<key>.nc      the first sample of a cell (first mask seed only):
+                         ``reconstruction`` (°C) and ``guidance`` (1 = observed)
 
 Every file is written to a temporary name in the same folder and renamed into
 place, so a crash or ``kill -9`` leaves either the old file or the new one, never
@@ -29,6 +32,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
+import xarray as xr
 
 from reconbench.errors import InputError
 
@@ -71,6 +75,7 @@ class ResultsStore:
     def __init__(self, root: str | Path):
         self.root = Path(root)
         self.cells_dir = self.root / "cells"
+        self.fields_dir = self.root / "fields"
 
     # -- reading -------------------------------------------------------------
     def exists(self) -> bool:
@@ -112,6 +117,27 @@ class ResultsStore:
         atomic_write(self.cells_dir / f"{key}.parquet",
                      lambda tmp: rows.to_parquet(tmp, index=False))
 
+    def write_truth(self, dataset: str, truth: xr.DataArray) -> None:
+        """Write a dataset's first true sample (depth, lat, lon), °C, for reports."""
+        ds = truth.rename("truth").to_dataset()
+        atomic_write(self.fields_dir / f"truth-{dataset}.nc",
+                     lambda tmp: ds.to_netcdf(tmp, encoding=_compressed(ds)))
+
+    def write_reconstruction(self, key: str, fields: xr.Dataset) -> None:
+        """Write a cell's first sample (see :func:`reconbench.benchmark.runner.run_cell`)."""
+        atomic_write(self.fields_dir / f"{key}.nc",
+                     lambda tmp: fields.to_netcdf(tmp, encoding=_compressed(fields)))
+
+    def truth(self, dataset: str) -> xr.DataArray:
+        """The first true sample of ``dataset``."""
+        with xr.open_dataset(self.fields_dir / f"truth-{dataset}.nc") as ds:
+            return ds["truth"].load()
+
+    def reconstruction(self, key: str) -> xr.Dataset:
+        """The first sample of cell ``key``: ``reconstruction`` and ``guidance``."""
+        with xr.open_dataset(self.fields_dir / f"{key}.nc") as ds:
+            return ds.load()
+
     def write_metadata(self, metadata: dict) -> None:
         """Replace ``metadata.json`` atomically."""
         text = json.dumps(metadata, indent=2, sort_keys=True, default=str)
@@ -125,3 +151,8 @@ class ResultsStore:
         atomic_write(self.root / "results.parquet", lambda tmp: rows.to_parquet(tmp, index=False))
         atomic_write(self.root / "results.csv", lambda tmp: rows.to_csv(tmp, index=False))
         return rows
+
+
+def _compressed(ds: xr.Dataset) -> dict:
+    """NetCDF encoding: zlib level 1 for every variable."""
+    return {name: {"zlib": True, "complevel": 1} for name in ds.data_vars}

@@ -26,8 +26,8 @@ def open_netcdf(path: str | Path) -> xr.Dataset:
     try:
         return xr.open_dataset(path)
     except Exception as exc:  # netCDF4/h5netcdf/scipy each raise their own types
-        raise InputError(f"{str(path)!r} could not be read as NetCDF ({type(exc).__name__}: "
-                         f"{exc})") from None
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InputError(f"{str(path)!r} could not be read as NetCDF: {reason}") from None
 
 
 def read_field(path: str | Path, variable: str) -> xr.DataArray:

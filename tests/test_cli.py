@@ -1,0 +1,140 @@
+"""The command line, run as a user would: real processes, real files, one-line errors."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from reconbench.datasets.masks import MaskSpec
+from reconbench.datasets.source import make_source
+
+TINY = """
+name = "tiny"
+samples = 2
+missing_rates = [0.5, 0.925]
+[[datasets]]
+name = "synthetic"
+resolution = 10.0
+train_years = 2
+val_years = 1
+test_years = 1
+[[methods]]
+name = "climatology"
+[[methods]]
+name = "linear"
+"""
+
+
+def cli(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "reconbench", *map(str, args)],
+                          capture_output=True, text=True, cwd=cwd, timeout=300)
+
+
+def assert_user_error(out, *fragments):
+    assert out.returncode == 2, out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("reconbench: error: "), out.stderr
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+def test_list():
+    out = cli("list")
+    assert out.returncode == 0, out.stderr
+    for word in ("synthetic", "climatology", "nearest", "linear", "random", "profiles", "quick"):
+        assert word in out.stdout
+
+
+@pytest.mark.parametrize("command", ["list", "describe", "run", "report", "reconstruct"])
+def test_help(command):
+    out = cli(command, "--help")
+    assert out.returncode == 0 and "usage: reconbench" in out.stdout
+
+
+def test_describe():
+    out = cli("describe", "synthetic", "-p", "resolution=10", "-p", "train_years=2",
+              "-p", "val_years=1", "-p", "test_years=1")
+    assert out.returncode == 0, out.stderr
+    assert "18 lat x 36 lon x 16 levels" in out.stdout and "test : 12 months" in out.stdout
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("cli")
+    (folder / "tiny.toml").write_text(TINY)
+    out = cli("run", folder / "tiny.toml", "--results", folder / "res", "--report",
+              "--no-progress")
+    assert out.returncode == 0, out.stderr
+    return folder
+
+
+def test_run_writes_store_and_report(results):
+    report = (results / "res" / "report.md").read_text()
+    assert "| method | 50 % missing | 92.5 % missing |" in report
+    assert "| climatology |" in report and "Paper-style MSE" in report
+    out = cli("report", results / "res", "-o", results / "again.md")
+    assert out.returncode == 0 and (results / "again.md").read_text() == report
+
+
+@pytest.mark.parametrize(("suite", "fragments"), [
+    (TINY + "\n[[methods]]\nname = 'krigging'\n", ["unknown method 'krigging'", "linear"]),
+    (TINY.replace("0.925", "1.0"), ["missing rate must be in [0, 1)"]),
+    (TINY.replace("0.925", "-0.5"), ["missing rate must be in [0, 1)"]),
+    ("sampels = 3\n" + TINY, ["unknown key(s) sampels"]),
+    (TINY.replace("name = \"linear\"", "name = \"linear\"\nwrap = 5"),
+     ["unknown parameter(s) wrap for method 'linear'"]),
+    (TINY.replace("name = \"synthetic\"", "name = \"cmip7\""), ["unknown dataset 'cmip7'"]),
+])
+def test_bad_suites_leave_results_intact(results, suite, fragments):
+    before = (results / "res" / "results.parquet").read_bytes()
+    cells = sorted(p.name for p in (results / "res" / "cells").iterdir())
+    (results / "bad.toml").write_text(suite)
+    out = cli("run", results / "bad.toml", "--results", results / "res", "--no-progress")
+    assert_user_error(out, *fragments)
+    assert (results / "res" / "results.parquet").read_bytes() == before
+    assert sorted(p.name for p in (results / "res" / "cells").iterdir()) == cells
+
+
+def test_missing_inputs(tmp_path):
+    assert_user_error(cli("run", tmp_path / "none.toml"), "does not exist")
+    assert_user_error(cli("report", tmp_path / "none"), "does not exist")
+    (tmp_path / "empty").mkdir()
+    assert_user_error(cli("report", tmp_path / "empty"), "is not a results store")
+
+
+@pytest.fixture(scope="module")
+def netcdf_files(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("nc")
+    source = make_source("synthetic", resolution=10.0, train_years=2, val_years=1, test_years=1)
+    source.split("train").to_netcdf(folder / "train.nc")
+    truth = source.split("test").isel(time=[0, 1]).load()
+    guidance = MaskSpec("random", 0.9, seed=0).build(source.grid, 2)
+    truth.where(guidance).to_netcdf(folder / "obs.nc")
+    return folder, truth, guidance
+
+
+def test_reconstruct_writes_a_complete_field(netcdf_files):
+    folder, truth, guidance = netcdf_files
+    out = cli("reconstruct", folder / "obs.nc", "--train", folder / "train.nc",
+              "-m", "linear", "-p", "wrap_degrees=30", "-o", folder / "recon.nc")
+    assert out.returncode == 0, out.stderr
+    recon = xr.open_dataset(folder / "recon.nc")["thetao"]
+    ocean = np.isfinite(truth.values[0])
+    assert np.isfinite(recon.values[:, ocean]).all() and np.isnan(recon.values[:, ~ocean]).all()
+    np.testing.assert_allclose(recon.values[guidance], truth.values[guidance], rtol=1e-6)
+    assert recon.attrs["reconstruction_method"] == "linear"
+
+
+def test_reconstruct_bad_inputs(netcdf_files):
+    folder, _, _ = netcdf_files
+    (folder / "notes.nc").write_text("this is not NetCDF")
+    base = ["--train", folder / "train.nc", "-m", "nearest", "-o", folder / "x.nc"]
+    assert_user_error(cli("reconstruct", folder / "notes.nc", *base), "could not be read as NetCDF")
+    assert_user_error(cli("reconstruct", folder / "obs.nc", *base, "--variable", "sst"),
+                      "has no variable 'sst'", "thetao")
+    assert_user_error(cli("reconstruct", folder / "missing.nc", *base), "does not exist")
+    assert_user_error(cli("reconstruct", folder / "obs.nc", *base[:-4], "-m", "oracle", "-o",
+                          folder / "x.nc"), "unknown method 'oracle'")
+    assert not (folder / "x.nc").exists()
