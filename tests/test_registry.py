@@ -49,16 +49,36 @@ def run_python(code: str, **env) -> str:
     return out.stdout
 
 
-def test_a_file_dropped_into_methods_is_found():
-    folder = Path(reconbench.methods.__file__).parent
-    module = folder / "zz_dropped_constant.py"
-    module.write_text(TOY_METHOD.format(name="dropped-constant"))
+def drop_into_methods(source: str, code: str) -> str:
+    """Write ``source`` as a module of the installed methods/ folder, run ``code``, clean up."""
+    module = Path(reconbench.methods.__file__).parent / "zz_dropped_by_test.py"
+    module.write_text(source)
     try:
-        out = run_python("from reconbench.methods import method_names, make_method;"
-                         "print(method_names()); print(make_method('dropped-constant', value=2))")
+        return run_python(code)
     finally:
         module.unlink()
+
+
+def test_a_file_dropped_into_methods_is_found():
+    out = drop_into_methods(TOY_METHOD.format(name="dropped-constant"),
+                            "from reconbench.methods import method_names, make_method;"
+                            "print(method_names());"
+                            "print(make_method('dropped-constant', value=2))")
     assert "dropped-constant" in out and "Constant(value=2)" in out
+
+
+def test_the_readme_example_method_works():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    example = readme.split("# methods/observed_mean.py")[1].split("```")[0]
+    out = drop_into_methods(example, """
+import numpy as np
+from reconbench.datasets.grid import Grid
+from reconbench.methods import make_method
+grid = Grid([0.0, 10.0], [0.0, 10.0], [5.0], np.ones((1, 2, 2), bool))
+obs = grid.field([[[[1.0, np.nan], [np.nan, 3.0]]]], np.array(["2000-01-15"], "datetime64[ns]"))
+print(make_method("observed-mean").fit(None, grid).reconstruct(obs).values.ravel())
+""")
+    assert out.split() == ["[2.", "2.", "2.", "2.]"]
 
 
 def build_wheel(tmp_path: Path) -> Path:
