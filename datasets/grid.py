@@ -85,6 +85,9 @@ class Grid:
         if ocean.shape != expected:
             raise InputError(f"grid ocean mask must have shape (depth, lat, lon) = {expected}, "
                              f"got {ocean.shape}")
+        if not ocean.any():
+            raise InputError("grid has no ocean cell: the ocean mask is False everywhere "
+                             "(expected finite values over the ocean, NaN only off it)")
         for name, value in (("lat", lat), ("lon", lon), ("depth", depth), ("ocean", ocean)):
             value.setflags(write=False)
             object.__setattr__(self, name, value)

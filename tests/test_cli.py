@@ -135,6 +135,9 @@ def test_reconstruct_bad_inputs(netcdf_files):
     assert_user_error(cli("reconstruct", folder / "obs.nc", *base, "--variable", "sst"),
                       "has no variable 'sst'", "thetao")
     assert_user_error(cli("reconstruct", folder / "missing.nc", *base), "does not exist")
+    xr.full_like(xr.open_dataset(folder / "train.nc"), np.nan).to_netcdf(folder / "land.nc")
+    assert_user_error(cli("reconstruct", folder / "obs.nc", "--train", folder / "land.nc", "-m",
+                          "nearest", "-o", folder / "x.nc"), "grid has no ocean cell")
     assert_user_error(cli("reconstruct", folder / "obs.nc", *base[:-4], "-m", "oracle", "-o",
                           folder / "x.nc"), "unknown method 'oracle'")
     assert not (folder / "x.nc").exists()

@@ -45,6 +45,7 @@ def test_area_weights_and_fraction():
     ({"lon": np.array([-10.0, 10.0])}, r"lon must lie in \[0, 360\)"),
     ({"depth": np.array([-5.0])}, "positive down"),
     ({"ocean": np.ones((2, 2, 2), dtype=bool)}, "ocean mask must have shape"),
+    ({"ocean": np.zeros((1, 2, 2), dtype=bool)}, "grid has no ocean cell"),
 ])
 def test_invalid_grids(kwargs, message):
     args = {"lat": np.array([0.0, 10.0]), "lon": np.array([0.0, 10.0]), "depth": np.array([5.0]),
