@@ -71,7 +71,7 @@ def cmd_run(args) -> None:
 
     suite = load_suite(args.suite)
     results = Path(args.results or Path("results") / suite.name)
-    store = run_suite(suite, results, progress=not args.no_progress)
+    store = run_suite(suite, results, progress=not args.no_progress, scheduler=args.scheduler)
     print(f"results: {store.root / 'results.parquet'} (CSV beside it)")
     if args.report:
         _write_report(store.root, store.root / "report.md")
@@ -139,6 +139,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results", help="results folder (default: results/SUITE_NAME)")
     p.add_argument("--report", action="store_true", help="write report.md when done")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--scheduler", default="serial", metavar="SCHEDULER",
+                   help="where cells run: 'serial' (default, in this process), 'local:N' (a "
+                        "local Dask cluster of N worker processes) or 'tcp://HOST:PORT' (a "
+                        "running Dask scheduler); see docs/scaleout.md")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("report", help="write the Markdown report of a results folder")

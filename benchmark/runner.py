@@ -17,7 +17,7 @@ import subprocess
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata as importlib_metadata
@@ -36,7 +36,7 @@ from reconbench.benchmark.suite import Component, Suite
 from reconbench.datasets.grid import Grid
 from reconbench.datasets.masks import MaskSpec
 from reconbench.datasets.source import DatasetSource, make_source
-from reconbench.errors import ReconbenchError
+from reconbench.errors import InputError, ReconbenchError
 from reconbench.methods.base import Method
 from reconbench.methods.registry import make_method
 
@@ -308,6 +308,7 @@ def run_suite(suite: Suite, results: str | Path, progress: bool = True,
     finish.
     """
     bench = Workbench()
+    run_cells = scheduler_for(scheduler, bench)
     # building the sources checks the datasets (and caches their land masks on disk, so
     # Dask workers need not derive them); unknown methods or parameters fail here too,
     # before anything is written
@@ -322,15 +323,24 @@ def run_suite(suite: Suite, results: str | Path, progress: bool = True,
         store.write_metadata(run_metadata(suite, store, grids))
         for dataset in [d for d in suite.datasets if any(c.dataset == d for c in todo)]:
             store.write_truth(dataset.label, bench.samples(suite, dataset)[1][0])
-        if scheduler in (None, "serial"):
-            outputs = (compute_cell(cell, bench) for cell in todo)
-        else:
-            from reconbench.benchmark.cluster import run_on_cluster
-            outputs = run_on_cluster(todo, scheduler)
-        write_outputs(store, outputs, total=len(cells), done=len(cells) - len(todo),
+        write_outputs(store, run_cells(todo), total=len(cells), done=len(cells) - len(todo),
                       desc=f"suite {suite.name}", progress=progress)
         store.consolidate()
     return store
+
+
+def scheduler_for(scheduler: str | None, bench: Workbench
+                  ) -> Callable[[list[Cell]], Iterator[CellOutput]]:
+    """How the cells will run: a function from cells to their outputs (see :func:`run_suite`)."""
+    if scheduler in (None, "serial"):
+        return lambda cells: (compute_cell(cell, bench) for cell in cells)
+    try:
+        from reconbench.benchmark import cluster
+    except ImportError as exc:
+        raise InputError(f"--scheduler {scheduler} needs Dask ({exc}); install it with "
+                         f"pip install 'reconbench[dask]'") from None
+    cluster.check_scheduler(scheduler)
+    return lambda cells: cluster.run_on_cluster(cells, scheduler)
 
 
 def write_outputs(store: ResultsStore, outputs: Iterator[CellOutput], total: int, done: int,
