@@ -98,12 +98,16 @@ def cmd_report(args) -> None:
 def cmd_reconstruct(args) -> None:
     from reconbench.benchmark.runner import check_reconstruction
     from reconbench.benchmark.store import atomic_write
+    from reconbench.datasets.checks import check_complete_over_time, check_levels_have_ocean
     from reconbench.datasets.netcdf import grid_of, read_field, write_field
     from reconbench.methods.registry import make_method
 
     method = make_method(args.method, **_key_values(args.param, "--param"))
     train = read_field(args.train, args.variable)
+    what = f"training file {args.train!r}"
+    check_complete_over_time(train.values, what)
     grid = grid_of(train, name=Path(args.train).stem)
+    check_levels_have_ocean(grid.ocean, grid.depth, what)
     obs = read_field(args.obs, args.variable)
     if obs.shape[1:] != grid.shape:
         raise InputError(f"observations {args.obs!r} have shape {obs.shape[1:]} per time step but "
