@@ -114,6 +114,11 @@ def test_unreachable_scheduler_is_a_clear_error(tmp_path):
         "reconbench: error: cannot reach the Dask scheduler at tcp://127.0.0.1:9")
 
 
+def test_one_run_at_a_time(serial):
+    with serial.lock(), pytest.raises(InputError, match="another reconbench run is writing"):
+        run_suite(parse_suite(TINY), serial.root, progress=False)
+
+
 # -- kill -9 -------------------------------------------------------------------------------
 SLOW_RUN = """
 import sys, time
