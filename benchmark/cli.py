@@ -71,7 +71,7 @@ def cmd_run(args) -> None:
 
     suite = load_suite(args.suite)
     results = Path(args.results or Path("results") / suite.name)
-    store = run_suite(suite, results, progress=not args.no_progress)
+    store = run_suite(suite, results, progress=not args.no_progress, scheduler=args.scheduler)
     print(f"results: {store.root / 'results.parquet'} (CSV beside it)")
     if args.report:
         _write_report(store.root, store.root / "report.md")
@@ -98,12 +98,16 @@ def cmd_report(args) -> None:
 def cmd_reconstruct(args) -> None:
     from reconbench.benchmark.runner import check_reconstruction
     from reconbench.benchmark.store import atomic_write
+    from reconbench.datasets.checks import check_complete_over_time, check_levels_have_ocean
     from reconbench.datasets.netcdf import grid_of, read_field, write_field
     from reconbench.methods.registry import make_method
 
     method = make_method(args.method, **_key_values(args.param, "--param"))
     train = read_field(args.train, args.variable)
+    what = f"training file {args.train!r}"
+    check_complete_over_time(train.values, what)
     grid = grid_of(train, name=Path(args.train).stem)
+    check_levels_have_ocean(grid.ocean, grid.depth, what)
     obs = read_field(args.obs, args.variable)
     if obs.shape[1:] != grid.shape:
         raise InputError(f"observations {args.obs!r} have shape {obs.shape[1:]} per time step but "
@@ -139,6 +143,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results", help="results folder (default: results/SUITE_NAME)")
     p.add_argument("--report", action="store_true", help="write report.md when done")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--scheduler", default="serial", metavar="SCHEDULER",
+                   help="where cells run: 'serial' (default, in this process), 'local:N' (a "
+                        "local Dask cluster of N worker processes) or 'tcp://HOST:PORT' (a "
+                        "running Dask scheduler); see docs/scaleout.md")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("report", help="write the Markdown report of a results folder")

@@ -16,6 +16,8 @@ import platform
 import subprocess
 import threading
 import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata as importlib_metadata
@@ -34,7 +36,7 @@ from reconbench.benchmark.suite import Component, Suite
 from reconbench.datasets.grid import Grid
 from reconbench.datasets.masks import MaskSpec
 from reconbench.datasets.source import DatasetSource, make_source
-from reconbench.errors import ReconbenchError
+from reconbench.errors import InputError, ReconbenchError
 from reconbench.methods.base import Method
 from reconbench.methods.registry import make_method
 
@@ -174,6 +176,85 @@ def load_samples(source: DatasetSource, suite: Suite) -> xr.DataArray:
     return truth
 
 
+@dataclass(frozen=True)
+class CellOutput:
+    """What a finished cell sends to the writer: its rows and, for the first
+    mask seed, its first sample's fields (see :func:`run_cell`); else ``None``."""
+
+    key: str
+    rows: pd.DataFrame
+    first: xr.Dataset | None
+
+
+class Workbench:
+    """What one process keeps between cells: loaded samples and fitted methods.
+
+    The serial runner uses one per run; every Dask worker process keeps one (see
+    :func:`compute_cell`), so a worker loads a dataset and fits a method once
+    however many of their cells it runs. Both caches keep the ``max_entries``
+    most recently used entries.
+    """
+
+    def __init__(self, max_entries: int = 4):
+        self.max_entries = max_entries
+        self._sources: dict[str, DatasetSource] = {}
+        self._samples: OrderedDict[str, tuple[DatasetSource, xr.DataArray]] = OrderedDict()
+        self._methods: OrderedDict[str, tuple[Method, float]] = OrderedDict()
+
+    def source(self, dataset: Component) -> DatasetSource:
+        """The dataset's source (built once; building one does not load its fields)."""
+        key = _json_key(dataset.name, dataset.params)
+        if key not in self._sources:
+            self._sources[key] = make_source(dataset.name, **dataset.params)
+        return self._sources[key]
+
+    def samples(self, suite: Suite, dataset: Component) -> tuple[DatasetSource, xr.DataArray]:
+        """The dataset's source and the suite's samples of it (time, depth, lat, lon)."""
+        key = _json_key(dataset.name, dataset.params, suite.split, suite.samples)
+        if key not in self._samples:
+            source = self.source(dataset)
+            self._remember(self._samples, key, (source, load_samples(source, suite)))
+        self._samples.move_to_end(key)
+        return self._samples[key]
+
+    def fitted(self, suite: Suite, dataset: Component, method: Component) -> tuple[Method, float]:
+        """The method fitted on the dataset's train split, and the fit's wall time in s."""
+        key = _json_key(dataset.name, dataset.params, method.name, method.params)
+        if key not in self._methods:
+            source, _ = self.samples(suite, dataset)
+            model = make_method(method.name, **method.params)
+            start = time.perf_counter()
+            model.fit(source.split("train"), source.grid)
+            self._remember(self._methods, key, (model, time.perf_counter() - start))
+        self._methods.move_to_end(key)
+        return self._methods[key]
+
+    def _remember(self, cache: OrderedDict, key: str, value) -> None:
+        cache[key] = value
+        while len(cache) > self.max_entries:
+            cache.popitem(last=False)
+
+
+def _json_key(*parts) -> str:
+    return json.dumps(parts, sort_keys=True, default=str)
+
+
+_PROCESS_WORKBENCH = Workbench()
+
+
+def compute_cell(cell: Cell, bench: Workbench | None = None) -> CellOutput:
+    """Run one cell from its description alone: the unit of work of every scheduler.
+
+    ``bench`` defaults to this process's own :class:`Workbench` (what a Dask
+    worker uses).
+    """
+    bench = bench or _PROCESS_WORKBENCH
+    source, truth = bench.samples(cell.suite, cell.dataset)
+    method, fit_seconds = bench.fitted(cell.suite, cell.dataset, cell.method)
+    rows, first = run_cell(cell, method, truth, source.grid, fit_seconds)
+    return CellOutput(cell.key, rows, first if cell.mask.seed == cell.suite.seeds[0] else None)
+
+
 def run_metadata(suite: Suite, store: ResultsStore, grids: dict[str, Grid]) -> dict:
     """Run metadata merged into the store's earlier metadata (one entry per run)."""
     versions = {"python": platform.python_version(), "reconbench": reconbench.__version__}
@@ -216,42 +297,65 @@ def git_commit() -> str:
         return "unknown"
 
 
-def run_suite(suite: Suite, results: str | Path, progress: bool = True) -> ResultsStore:
-    """Run every unfinished cell of ``suite`` into the results folder ``results``."""
-    store = ResultsStore(results)
-    cells = cells_of(suite)
-    todo = [c for c in cells if not store.has_cell(c.key)]
-    sources = [(d, make_source(d.name, **d.params)) for d in suite.datasets]
-    for m in suite.methods:  # unknown methods or parameters fail before anything is written
+def run_suite(suite: Suite, results: str | Path, progress: bool = True,
+              scheduler: str | None = None) -> ResultsStore:
+    """Run every unfinished cell of ``suite`` into the results folder ``results``.
+
+    ``scheduler`` is ``None`` (or "serial") to run the cells one after the other
+    in this process, ``"local:N"`` for a local Dask cluster of N worker
+    processes, or ``"tcp://HOST:PORT"`` for a running Dask scheduler. Whatever
+    runs the cells, this process alone writes the store, cell by cell as they
+    finish.
+    """
+    bench = Workbench()
+    run_cells = scheduler_for(scheduler, bench)
+    # building the sources checks the datasets (and caches their land masks on disk, so
+    # Dask workers need not derive them); unknown methods or parameters fail here too,
+    # before anything is written
+    grids = {d.label: bench.source(d).grid for d in suite.datasets}
+    for m in suite.methods:
         make_method(m.name, **m.params)
-    store.write_metadata(run_metadata(suite, store, {d.label: s.grid for d, s in sources}))
-    bar = tqdm(total=len(cells), initial=len(cells) - len(todo), disable=not progress,
-               desc=f"suite {suite.name}", unit="cell")
-    try:
-        for dataset, source in sources:
-            dataset_cells = [c for c in todo if c.dataset == dataset]
-            if not dataset_cells:
-                continue
-            truth = load_samples(source, suite)
-            store.write_truth(dataset.label, truth[0])
-            for method_component in suite.methods:
-                method_cells = [c for c in dataset_cells if c.method == method_component]
-                if not method_cells:
-                    continue
-                method = make_method(method_component.name, **method_component.params)
-                bar.set_postfix_str(f"fitting {method_component.label} on {dataset.label}")
-                start = time.perf_counter()
-                method.fit(source.split("train"), source.grid)
-                fit_seconds = time.perf_counter() - start
-                for cell in method_cells:
-                    bar.set_postfix_str(f"{cell.method.label} {cell.mask.kind} "
-                                        f"r={cell.mask.missing_rate:g} seed={cell.mask.seed}")
-                    rows, first = run_cell(cell, method, truth, source.grid, fit_seconds)
-                    if cell.mask.seed == suite.seeds[0]:
-                        store.write_reconstruction(cell.key, first)
-                    store.write_cell(cell.key, rows)
-                    bar.update()
-    finally:
-        bar.close()
-    store.consolidate()
+    store = ResultsStore(results)
+    with store.lock():
+        store.remove_temporaries()
+        cells = cells_of(suite)
+        todo = [c for c in cells if not store.has_cell(c.key)]
+        store.write_metadata(run_metadata(suite, store, grids))
+        for dataset in [d for d in suite.datasets if any(c.dataset == d for c in todo)]:
+            store.write_truth(dataset.label, bench.samples(suite, dataset)[1][0])
+        write_outputs(store, run_cells(todo), total=len(cells), done=len(cells) - len(todo),
+                      desc=f"suite {suite.name}", progress=progress)
+        store.consolidate()
     return store
+
+
+def scheduler_for(scheduler: str | None, bench: Workbench
+                  ) -> Callable[[list[Cell]], Iterator[CellOutput]]:
+    """How the cells will run: a function from cells to their outputs (see :func:`run_suite`)."""
+    if scheduler in (None, "serial"):
+        return lambda cells: (compute_cell(cell, bench) for cell in cells)
+    try:
+        from reconbench.benchmark import cluster
+    except ImportError as exc:
+        raise InputError(f"--scheduler {scheduler} needs Dask ({exc}); install it with "
+                         f"pip install 'reconbench[dask]'") from None
+    cluster.check_scheduler(scheduler)
+    return lambda cells: cluster.run_on_cluster(cells, scheduler)
+
+
+def write_outputs(store: ResultsStore, outputs: Iterator[CellOutput], total: int, done: int,
+                  desc: str, progress: bool) -> None:
+    """Write each cell's output as it arrives (fields first, the cell file last)."""
+    bar = tqdm(total=total, initial=done, disable=not progress, desc=desc, unit="cell")
+    try:
+        for output in outputs:
+            if output.first is not None:
+                store.write_reconstruction(output.key, output.first)
+            store.write_cell(output.key, output.rows)
+            row = output.rows.iloc[0]
+            bar.set_postfix_str(f"{row.method} {row.mask_kind} r={row.missing_rate:g} "
+                                f"seed={row.seed}")
+            bar.update()
+    finally:
+        outputs.close()
+        bar.close()

@@ -14,7 +14,12 @@ Layout of a store folder::
 
 Every file is written to a temporary name in the same folder and renamed into
 place, so a crash or ``kill -9`` leaves either the old file or the new one, never
-half of one. A cell whose file exists is done; a re-run skips it.
+half of one (the next run deletes the temporary files such a crash leaves). A
+cell whose file exists is done; a re-run skips it. One run at a time writes a
+store: a run holds an exclusive lock on ``.lock`` (released by the operating
+system when the process ends, however it ends). A write that fails (read-only
+folder, full disk) stops the run with an :class:`InputError` naming the file;
+what was written before stays as it was.
 
 Row columns: ``suite, dataset, split, method, method_name, params,
 fitted_params, mask_kind, missing_rate, seed, mask_fallbacks, sample, time,
@@ -25,10 +30,13 @@ levels; cost rows (``point_set`` = "cost": ``fit_seconds``,
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import pandas as pd
@@ -45,7 +53,11 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it to ``path``.
 
     Errors (read-only folder, full disk) become an :class:`InputError` naming the
-    path; the previous content of ``path``, if any, is left untouched.
+    path; the previous content of ``path``, if any, is left untouched. Writers
+    report I/O failures in their own ways (the NetCDF library raises
+    ``RuntimeError("NetCDF: HDF error")`` or even ``PermissionError`` on a full
+    disk), so ``RuntimeError`` counts as a write failure too, and the message says
+    when the file system is full.
     """
     path = Path(path)
     try:
@@ -60,13 +72,25 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except OSError as exc:
+    except (OSError, RuntimeError) as exc:
         tmp.unlink(missing_ok=True)
-        raise InputError(f"cannot write {str(path)!r}: {exc.strerror or exc}; earlier results "
-                         f"are intact") from None
+        raise InputError(f"cannot write {str(path)!r}: {_write_failure(exc, path.parent)}; "
+                         f"earlier results are intact") from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def _write_failure(exc: Exception, folder: Path) -> str:
+    """Why a write failed, in words: a full disk is named as such."""
+    existing = next(p for p in (folder, *folder.parents) if p.exists())
+    if shutil.disk_usage(existing).free < FULL_DISK_BYTES:
+        return "no space left on the device"
+    return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+
+
+#: A file system with less free space than this is reported as full.
+FULL_DISK_BYTES = 1 << 20
 
 
 class ResultsStore:
@@ -111,6 +135,37 @@ class ResultsStore:
             raise InputError(f"{str(path)!r} is not valid JSON: {exc}") from None
 
     # -- writing -------------------------------------------------------------
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the store's write lock; a clear error if another run holds it."""
+        path = self.root / ".lock"
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            handle = path.open("a")
+        except OSError as exc:
+            raise InputError(f"cannot write results to {str(self.root)!r}: "
+                             f"{_write_failure(exc, self.root.parent)}") from None
+        try:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise InputError(f"another reconbench run is writing to {str(self.root)!r}; "
+                                 f"wait for it to finish or choose another --results "
+                                 f"folder") from None
+            yield
+        finally:
+            handle.close()
+
+    def remove_temporaries(self) -> None:
+        """Delete the temporary files a killed run left behind (call under :meth:`lock`).
+
+        Best effort: a file that cannot be deleted is left for the next run.
+        """
+        for folder in (self.root, self.cells_dir, self.fields_dir):
+            for tmp in folder.glob(".*.tmp") if folder.is_dir() else []:
+                with suppress(OSError):
+                    tmp.unlink()
+
     def write_cell(self, key: str, rows: pd.DataFrame) -> None:
         """Write the rows of one finished cell atomically."""
         rows = rows[COLUMNS]

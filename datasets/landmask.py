@@ -4,6 +4,8 @@ The masks come from the ``global-land-mask`` package (a 30" global land array).
 Importing that package costs about 1.6 GB of memory, so it is imported only inside
 :func:`_compute_surface_ocean`, which runs once per grid; the result is cached as a
 small ``.npy`` file under :func:`cache_dir` and every later call reads that file.
+Processes that must never pay for the import (Dask workers) call
+:func:`forbid_derivation`; a mask missing from their cache is then an error.
 """
 
 from __future__ import annotations
@@ -15,11 +17,21 @@ from pathlib import Path
 
 import numpy as np
 
+from reconbench.errors import InputError
+
 #: Sub-points per cell along each axis used to estimate a cell's land fraction.
 SAMPLES_PER_AXIS = 5
 
 #: Bump when the way masks are derived changes, so stale cache files are not reused.
 MASK_VERSION = 1
+
+_derivation_allowed = True
+
+
+def forbid_derivation() -> None:
+    """Make a land mask missing from the cache an error in this process (see the module doc)."""
+    global _derivation_allowed
+    _derivation_allowed = False
 
 
 def cache_dir() -> Path:
@@ -75,6 +87,10 @@ def _axes_key(lat: np.ndarray, lon: np.ndarray) -> str:
 
 def _compute_surface_ocean(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
     """Land fraction by sub-sampling each cell; see :func:`surface_ocean`."""
+    if not _derivation_allowed:
+        raise InputError(f"the land mask of a {lat.size} x {lon.size} grid is not in the cache "
+                         f"{str(cache_dir())!r} and this process may not derive it (a Dask "
+                         f"worker: the client derives land masks and sends them to workers)")
     from global_land_mask import globe  # ~1.6 GB: only imported here
 
     offsets = (np.arange(SAMPLES_PER_AXIS) + 0.5) / SAMPLES_PER_AXIS - 0.5
