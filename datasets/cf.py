@@ -408,7 +408,7 @@ class GriddedFiles:
 
     def __init__(self, layouts: list[Layout], lat: np.ndarray, lon: np.ndarray,
                  depth: np.ndarray, min_ocean_fraction: float):
-        self.layouts = layouts
+        self.layouts, self.depth = layouts, depth
         first = layouts[0]
         self.vertical = VerticalInterpolator(first.depth, depth)
         self.horizontal = HorizontalBinning(first.lat, first.lon, lat, lon, min_ocean_fraction)
