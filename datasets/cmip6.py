@@ -43,8 +43,9 @@ from reconbench.datasets.regrid import RegridWarning, target_axes, target_depths
 from reconbench.datasets.source import SPLITS, DatasetSource, register_source
 from reconbench.errors import InputError
 
-FILE_NAME = re.compile(r"^(?P<variable>[^_]+)_(?P<table>[^_]+)_(?P<model>[^_]+)_(?P<experiment>[^_]+)"
-                       r"_(?P<member>[^_]+)_(?P<grid>[^_.]+)")
+#: thetao_Omon_<model>_<experiment>_<member>_<grid>[_<dates>].nc
+FILE_NAME = re.compile(r"^(?P<variable>[^_]+)_(?P<table>[^_]+)_(?P<model>[^_]+)"
+                       r"_(?P<experiment>[^_]+)_(?P<member>[^_]+)_(?P<grid>[^_.]+)")
 
 
 def run_key(path: Path) -> tuple[str, str, str]:

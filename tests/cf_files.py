@@ -17,9 +17,10 @@ LAT = np.arange(-85.0, 90.0, 10.0)  # (18,) °N
 LON = np.arange(5.0, 360.0, 10.0)  # (36,) °E
 DEPTH = np.array([5.0, 50.0, 200.0])  # m, positive down
 N_MONTHS = 24  # from January 2000
+ALL_MONTHS = np.arange(N_MONTHS)
 
 
-def truth(lat=LAT, lon=LON, depth=DEPTH, months=np.arange(N_MONTHS)) -> np.ndarray:
+def truth(lat=LAT, lon=LON, depth=DEPTH, months=ALL_MONTHS) -> np.ndarray:
     """(time, depth, lat, lon) °C: smooth in all four axes; land at 100-140 °E, sea floor
     above 200 m north of 50 °N (NaN there)."""
     t = np.asarray(months)[:, None, None, None]
@@ -46,7 +47,7 @@ def month_days(n: int, calendar: str) -> np.ndarray:
 
 
 def write(path: Path, *, lat=LAT, lon=LON, depth=DEPTH, depth_name="depth",
-          depth_attrs=None, depth_scale=1.0, months=np.arange(N_MONTHS), calendar="standard",
+          depth_attrs=None, depth_scale=1.0, months=ALL_MONTHS, calendar="standard",
           time=None, units="degC", offset=0.0, variable="thetao",
           standard_name="sea_water_potential_temperature", encoding=None,
           lat_name="lat", lon_name="lon", coord_attrs=True) -> Path:

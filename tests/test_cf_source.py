@@ -4,7 +4,7 @@ import shutil
 
 import numpy as np
 import pytest
-from cf_files import DEPTH, LAT, LON, N_MONTHS, month_days, truth, write
+from cf_files import ALL_MONTHS, DEPTH, LAT, LON, N_MONTHS, month_days, truth, write
 
 from reconbench.datasets.cf import CFSource, DataWarning
 from reconbench.datasets.regrid import RegridWarning
@@ -17,7 +17,7 @@ def load(path, **params) -> tuple[CFSource, np.ndarray]:
     return source, source.split("train").values
 
 
-def assert_truth(source, values, depth=DEPTH, months=np.arange(N_MONTHS)):
+def assert_truth(source, values, depth=DEPTH, months=ALL_MONTHS):
     np.testing.assert_allclose(source.grid.lat, LAT)
     np.testing.assert_allclose(source.grid.lon, LON)
     np.testing.assert_allclose(source.grid.depth, depth)
