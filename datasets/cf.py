@@ -15,7 +15,8 @@ fixed name. What is normalised, file by file:
   datetime64 with the same year, month and day (the day clipped to the month's
   length); a climatological axis (12 months of year 0 or 1, a month number 1-12,
   or a ``climatology``/``modulo`` attribute) is stamped in
-  :data:`CLIMATOLOGY_YEAR` and split by months.
+  :data:`CLIMATOLOGY_YEAR` and split by months; a variable without a time axis
+  is one time step, January of :data:`CLIMATOLOGY_YEAR`.
 
 Files of one source must share one native grid (else an error names the file);
 they are joined along time and regridded with :mod:`reconbench.datasets.regrid`.
@@ -194,10 +195,10 @@ def read_layout(path: Path, variable: str | None, units: str | None = None) -> L
     if others:
         raise InputError(f"{what} has dimension(s) {others} that are not time, depth, latitude "
                          f"or longitude; expected dims like (time, depth, lat, lon)")
-    if time_dim is None:
-        raise InputError(f"could not identify the time coordinate of {what} (dims {da.dims}): "
-                         f"expected axis 'T', standard_name 'time' or units '... since ...'")
-    times, climatological = decode_times(ds[time_dim], path)
+    if time_dim is None:  # a static field: one climatological time step
+        times, climatological = _stamps(CLIMATOLOGY_YEAR, np.array([1]), np.array([15])), True
+    else:
+        times, climatological = decode_times(ds[time_dim], path)
     depth, flip = (np.array([0.0]), False) if depth_dim is None else depth_metres(
         ds[depth_dim], path)
     raw_units = units or da.attrs.get("units")
@@ -311,11 +312,14 @@ def read_native(layout: Layout, time_index: np.ndarray) -> np.ndarray:
     """Values at ``time_index`` as (time, n_levels, n_points) float32 °C, NaN for fill."""
     ds = open_file(layout.path)
     da = ds[layout.variable]
-    time_dim, depth_dim, y_dim, x_dim = layout.dims
-    order = [d for d in (time_dim, depth_dim, y_dim, x_dim) if d is not None]
+    time_dim, depth_dim = layout.dims[:2]
+    order = [d for d in layout.dims if d is not None]
     da = da.squeeze([d for d in da.dims if d not in order]).transpose(*order)
     try:
-        values = da.isel({time_dim: np.asarray(time_index)}).values.astype(np.float32)
+        if time_dim is None:
+            values = da.values.astype(np.float32)[None][np.asarray(time_index)]
+        else:
+            values = da.isel({time_dim: np.asarray(time_index)}).values.astype(np.float32)
     except Exception as exc:
         raise InputError(f"could not read variable {layout.variable!r} from "
                          f"{str(layout.path)!r} (truncated or damaged file?): "
@@ -521,6 +525,11 @@ class CFSource(DatasetSource):
         years = {s: _year_range(getattr(self, f"{s}_years"), f"{s}_years") for s in SPLITS}
         months = {s: _months(getattr(self, f"{s}_months"), f"{s}_months") for s in SPLITS}
         return years, months
+
+    @property
+    def source_units(self) -> str:
+        """The temperature units of the files (converted to °C on reading)."""
+        return self.layout.source_units
 
     def split_times(self, which: str) -> np.ndarray:
         """(n,) datetime64 stamps of split ``which`` without reading any data."""

@@ -153,7 +153,7 @@ class Clouds(MaskKind):
     scale_deg : correlation scale of the gaps in degrees (Gaussian smoothing sigma).
     """
 
-    def __init__(self, scale_deg: float = 10.0):
+    def __init__(self, scale_deg: float = 5.0):
         if scale_deg <= 0:
             raise InputError(f"clouds mask parameter scale_deg must be > 0, got {scale_deg!r}")
         self.scale_deg = float(scale_deg)
