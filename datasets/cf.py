@@ -32,7 +32,7 @@ from __future__ import annotations
 import glob
 import os
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import cf_xarray  # noqa: F401  (registers the .cf accessor)
@@ -163,7 +163,6 @@ class Layout:
     climatological: bool
     offset: float  # added to convert the file's units to °C
     source_units: str
-    attrs: dict = field(default_factory=dict)
 
     def same_grid(self, other: Layout) -> bool:
         """True when both files have the same native horizontal grid and levels."""
@@ -176,6 +175,14 @@ class Layout:
 def read_layout(path: Path, variable: str | None, units: str | None = None) -> Layout:
     """Open ``path`` and work out the layout of its temperature variable."""
     ds = open_file(path)
+    try:
+        return _layout(ds, path, variable, units)
+    finally:
+        ds.close()
+
+
+def _layout(ds: xr.Dataset, path: Path, variable: str | None, units: str | None) -> Layout:
+    """The :class:`Layout` of the temperature variable of the open dataset ``ds``."""
     da = find_variable(ds, variable, path)
     guessed = ds.cf.guess_coord_axis()
     what = f"variable {da.name!r} of {str(path)!r}"
@@ -206,8 +213,7 @@ def read_layout(path: Path, variable: str | None, units: str | None = None) -> L
     return Layout(path=path, variable=str(da.name), dims=dims, lat=lat2.ravel().astype(float),
                   lon=lon2.ravel().astype(float), shape2d=lat2.shape, curvilinear=curvilinear,
                   depth=depth, depth_flip=flip, times=times, climatological=climatological,
-                  offset=offset, source_units=str(raw_units or "none (assumed degC)"),
-                  attrs=dict(da.attrs))
+                  offset=offset, source_units=str(raw_units or "none (assumed degC)"))
 
 
 def _horizontal(ds: xr.Dataset, da: xr.DataArray, key: str, what: str) -> str:
@@ -346,7 +352,7 @@ def check_plausible(values: np.ndarray, layout: Layout) -> None:
 
 
 # -- splits -----------------------------------------------------------------------
-def _year_range(value, label: str) -> tuple[int, int] | None:
+def year_range(value, label: str) -> tuple[int, int] | None:
     if value is None:
         return None
     pair = [value, value] if isinstance(value, int) else list(value)
@@ -356,7 +362,7 @@ def _year_range(value, label: str) -> tuple[int, int] | None:
     return pair[0], pair[1]
 
 
-def _months(value, label: str) -> list[int] | None:
+def month_list(value, label: str) -> list[int] | None:
     if value is None:
         return None
     months = list(value)
@@ -522,8 +528,8 @@ class CFSource(DatasetSource):
         return params
 
     def _split_params(self) -> tuple[dict, dict]:
-        years = {s: _year_range(getattr(self, f"{s}_years"), f"{s}_years") for s in SPLITS}
-        months = {s: _months(getattr(self, f"{s}_months"), f"{s}_months") for s in SPLITS}
+        years = {s: year_range(getattr(self, f"{s}_years"), f"{s}_years") for s in SPLITS}
+        months = {s: month_list(getattr(self, f"{s}_months"), f"{s}_months") for s in SPLITS}
         return years, months
 
     @property

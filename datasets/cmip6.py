@@ -30,13 +30,13 @@ import xarray as xr
 
 from reconbench.datasets.cf import (
     GriddedFiles,
-    _months,
-    _year_range,
     group_layouts,
+    month_list,
     open_file,
     resolve_paths,
     split_selection,
     warn_regridding,
+    year_range,
 )
 from reconbench.datasets.grid import Grid
 from reconbench.datasets.regrid import RegridWarning, target_axes, target_depths
@@ -97,8 +97,8 @@ class CMIP6Source(DatasetSource):
         model, member = self._labels()
         extra = {s: np.isin(member, getattr(self, f"{s}_members")) for s in SPLITS
                  if getattr(self, f"{s}_members") is not None}
-        years = {s: _year_range(getattr(self, f"{s}_years"), f"{s}_years") for s in SPLITS}
-        months = {s: _months(getattr(self, f"{s}_months"), f"{s}_months") for s in SPLITS}
+        years = {s: year_range(getattr(self, f"{s}_years"), f"{s}_years") for s in SPLITS}
+        months = {s: month_list(getattr(self, f"{s}_months"), f"{s}_months") for s in SPLITS}
         self._selection = split_selection(self.times, years, months, extra)
         self._cache: dict[str, xr.DataArray] = {}
 
