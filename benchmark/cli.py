@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 import tomllib
+import warnings
 from pathlib import Path
 
 from reconbench.errors import InputError, ReconbenchError
@@ -57,9 +58,11 @@ def cmd_describe(args) -> None:
     print(f"  lat {grid.lat[0]:g} .. {grid.lat[-1]:g} °N, lon {grid.lon[0]:g} .. "
           f"{grid.lon[-1]:g} °E")
     for split in ("train", "val", "test"):
-        times = source.split(split)["time"].values
-        print(f"  {split:<5}: {times.size} months, {str(times[0])[:7]} .. {str(times[-1])[:7]}")
-    print("  units: degC")
+        times = source.split_times(split)
+        span = f"{str(times[0])[:7]} .. {str(times[-1])[:7]}" if times.size else "(empty)"
+        print(f"  {split:<5}: {times.size} months, {span}")
+    source_units = getattr(source, "source_units", "degC")
+    print(f"  units: degC (source: {source_units})")
     print("  level (m)   ocean fraction")
     for depth, fraction in zip(grid.depth, grid.ocean_fraction, strict=True):
         print(f"  {depth:9.1f}   {fraction:.3f}")
@@ -170,9 +173,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings as one line each, like errors (no source line)."""
+    print(f"reconbench: warning: {message}", file=file or sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``reconbench`` console script; returns the exit status."""
     args = build_parser().parse_args(argv)
+    warnings.showwarning = _show_warning
     try:
         args.func(args)
     except ReconbenchError as exc:

@@ -57,7 +57,8 @@ class Cell:
         """A hash of everything that determines the cell's rows."""
         content = {"dataset": [self.dataset.name, self.dataset.params],
                    "method": [self.method.label, self.method.name, self.method.params],
-                   "mask": [self.mask.kind, self.mask.missing_rate, self.mask.seed],
+                   "mask": [self.mask.kind, self.mask.missing_rate, self.mask.seed]
+                   + ([self.mask.params] if self.mask.params else []),
                    "split": self.suite.split, "samples": self.suite.samples}
         return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()
                               ).hexdigest()[:20]
@@ -65,7 +66,7 @@ class Cell:
 
 def cells_of(suite: Suite) -> list[Cell]:
     """All cells of a suite, dataset by dataset, method by method."""
-    return [Cell(suite, d, m, MaskSpec(kind, rate, seed))
+    return [Cell(suite, d, m, MaskSpec(kind, rate, seed, suite.mask_params.get(kind, {})))
             for d in suite.datasets for m in suite.methods for kind in suite.mask_kinds
             for rate in suite.missing_rates for seed in suite.seeds]
 
@@ -136,7 +137,8 @@ def run_cell(cell: Cell, method: Method, truth: xr.DataArray, grid: Grid,
     ``reconstruction`` (depth, lat, lon) in °C and ``guidance`` (depth, lat, lon)
     int8, for maps in reports.
     """
-    guidance, n_fallback = cell.mask.build_with_report(grid, truth.sizes["time"])
+    guidance, n_fallback = cell.mask.build_with_report(grid, truth.sizes["time"],
+                                                       truth["time"].values)
     obs = observe(truth, guidance)
     with PeakMemory() as memory:
         start = time.perf_counter()

@@ -11,6 +11,9 @@ default)::
     missing_rates = [0.5, 0.925]   # fractions of ocean cells hidden, in [0, 1)
     mask_kinds = ["random"]
 
+    [mask_params.positions]        # optional: parameters of a mask kind
+    index = "argo_index_sample.txt"
+
     [[datasets]]
     name = "synthetic"             # a registered dataset source
     resolution = 4.0               # ... and its parameters
@@ -37,7 +40,7 @@ from reconbench.datasets.source import SPLITS
 from reconbench.errors import ConfigError, InputError
 
 SUITE_KEYS = {"name", "description", "split", "samples", "seeds", "missing_rates",
-              "mask_kinds", "datasets", "methods"}
+              "mask_kinds", "mask_params", "datasets", "methods"}
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,7 @@ class Suite:
     split: str = "test"
     description: str = ""
     source_text: str = ""
+    mask_params: dict = field(default_factory=dict)
 
     @property
     def config_hash(self) -> str:
@@ -128,9 +132,15 @@ def parse_suite(text: str, origin: str = "suite") -> Suite:
         if kind not in mask_kind_names():
             raise ConfigError(f"{origin}: unknown mask kind {kind!r}; known kinds: "
                               f"{', '.join(mask_kind_names())}")
+    mask_params = raw.get("mask_params", {})
+    if not isinstance(mask_params, dict) or not all(
+            k in kinds and isinstance(v, dict) for k, v in mask_params.items()):
+        raise ConfigError(f"{origin}: mask_params must hold one [mask_params.KIND] table per "
+                          f"kind listed in mask_kinds, got {mask_params!r}")
     return Suite(
         name=str(raw["name"]), description=str(raw.get("description", "")), split=split,
         samples=samples, seeds=tuple(seeds), missing_rates=rates, mask_kinds=tuple(kinds),
+        mask_params=mask_params,
         datasets=_components(raw["datasets"], "datasets", origin),
         methods=_components(raw["methods"], "methods", origin), source_text=text)
 

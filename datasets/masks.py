@@ -21,14 +21,19 @@ A level with ocean but no guidance point after the draw gets one guidance point
 drawn at random among its ocean cells (the *empty-level fallback*); the number
 of levels this happened to is returned by :meth:`MaskSpec.build_with_report`
 and recorded in the results. More kinds (``positions``, ``clouds``) plug in by
-subclassing :class:`MaskKind` with :func:`register_mask_kind`.
+subclassing :class:`MaskKind` with :func:`register_mask_kind`; the kinds from
+real observing systems, ``positions`` and ``clouds``, live in
+:mod:`reconbench.datasets.observed`. A kind's parameters (e.g. the Argo index
+of ``positions``) are keyword arguments of its class, given as
+``MaskSpec.params``; :meth:`MaskKind.draw` also receives the grid and the
+sample's time stamp, which position-based kinds need.
 """
 
 from __future__ import annotations
 
 import abc
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -51,7 +56,13 @@ def register_mask_kind(name: str):
 
 def mask_kind_names() -> list[str]:
     """Names of the registered mask kinds."""
+    _import_builtin_kinds()
     return sorted(_KINDS)
+
+
+def _import_builtin_kinds() -> None:
+    """Import the modules that define more built-in kinds (they self-register)."""
+    from reconbench.datasets import observed  # noqa: F401
 
 
 class MaskKind(abc.ABC):
@@ -61,11 +72,12 @@ class MaskKind(abc.ABC):
 
     @abc.abstractmethod
     def draw(self, ocean: np.ndarray, missing_rate: float, rng: np.random.Generator,
-             depth: np.ndarray) -> np.ndarray:
+             depth: np.ndarray, grid: Grid | None = None, time=None) -> np.ndarray:
         """Guidance mask (depth, lat, lon) bool for one sample.
 
         ``ocean`` is the grid's (depth, lat, lon) ocean mask and ``depth`` its
-        level depths in metres.
+        level depths in metres; ``grid`` is the whole grid and ``time`` the
+        sample's time stamp (datetime64), or None when the caller has none.
         """
 
 
@@ -73,7 +85,7 @@ class MaskKind(abc.ABC):
 class RandomPoints(MaskKind):
     """Independent uniform draw of (1 - r) of each level's ocean cells."""
 
-    def draw(self, ocean, missing_rate, rng, depth):
+    def draw(self, ocean, missing_rate, rng, depth, grid=None, time=None):
         guidance = np.zeros_like(ocean)
         for k in range(ocean.shape[0]):
             cells = np.flatnonzero(ocean[k])
@@ -95,7 +107,7 @@ class Profiles(MaskKind):
 
     full_depth_fraction = 0.7
 
-    def draw(self, ocean, missing_rate, rng, depth):
+    def draw(self, ocean, missing_rate, rng, depth, grid=None, time=None):
         guidance = np.zeros_like(ocean)
         target = int(round((1.0 - missing_rate) * ocean.sum()))
         if target == 0:
@@ -128,13 +140,15 @@ def check_missing_rate(missing_rate, what: str = "missing rate") -> float:
 
 @dataclass(frozen=True)
 class MaskSpec:
-    """A mask kind, a missing rate in [0, 1) and a seed."""
+    """A mask kind, a missing rate in [0, 1), a seed and the kind's parameters."""
 
     kind: str
     missing_rate: float
     seed: int = 0
+    params: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        _import_builtin_kinds()
         if self.kind not in _KINDS:
             raise InputError(f"unknown mask kind {self.kind!r}; known kinds: "
                              f"{', '.join(mask_kind_names())}")
@@ -148,24 +162,37 @@ class MaskSpec:
         rate_code = int(round(self.missing_rate * 1_000_000))
         return np.random.default_rng([int(self.seed), kind_code, rate_code, int(sample)])
 
-    def build_with_report(self, grid: Grid, n_samples: int) -> tuple[np.ndarray, int]:
+    def make_kind(self) -> MaskKind:
+        """The kind's instance built from :attr:`params`, with a clear error on bad names."""
+        try:
+            return _KINDS[self.kind](**self.params)
+        except TypeError as exc:
+            raise InputError(f"bad parameter(s) {sorted(self.params)} for mask kind "
+                             f"{self.kind!r}: {exc}") from None
+
+    def build_with_report(self, grid: Grid, n_samples: int,
+                          times=None) -> tuple[np.ndarray, int]:
         """Guidance mask (n_samples, depth, lat, lon) bool and the fallback count.
 
-        The count is the number of (sample, level) pairs that had ocean but no
-        guidance point and received one random guidance point.
+        ``times`` (n_samples,) are the samples' time stamps (needed by kinds that
+        follow real observations). The count is the number of (sample, level)
+        pairs that had ocean but no guidance point and received one random
+        guidance point.
         """
-        kind = _KINDS[self.kind]()
+        kind = self.make_kind()
         masks = np.zeros((n_samples, *grid.shape), dtype=bool)
         n_fallback = 0
         for i in range(n_samples):
             rng = self.rng(i)
-            masks[i] = kind.draw(grid.ocean, self.missing_rate, rng, grid.depth) & grid.ocean
+            time = None if times is None else times[i]
+            masks[i] = kind.draw(grid.ocean, self.missing_rate, rng, grid.depth, grid=grid,
+                                 time=time) & grid.ocean
             empty = grid.ocean.any(axis=(1, 2)) & ~masks[i].any(axis=(1, 2))
             for k in np.flatnonzero(empty):
                 masks[i, k].flat[rng.choice(np.flatnonzero(grid.ocean[k]))] = True
                 n_fallback += 1
         return masks, n_fallback
 
-    def build(self, grid: Grid, n_samples: int) -> np.ndarray:
+    def build(self, grid: Grid, n_samples: int, times=None) -> np.ndarray:
         """Guidance mask (n_samples, depth, lat, lon) bool; see :meth:`build_with_report`."""
-        return self.build_with_report(grid, n_samples)[0]
+        return self.build_with_report(grid, n_samples, times)[0]

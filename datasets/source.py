@@ -47,6 +47,10 @@ class DatasetSource(abc.ABC):
     def _load_split(self, which: str) -> xr.DataArray:
         """Return the field of split ``which`` (already checked to be valid)."""
 
+    def split_times(self, which: str) -> np.ndarray:
+        """(n,) time stamps of split ``which``; sources override it to avoid loading data."""
+        return self.split(which)["time"].values
+
     def climatology(self) -> xr.DataArray:
         """Monthly mean of the train split: DataArray (month, depth, lat, lon), °C.
 
@@ -112,4 +116,4 @@ def make_source(name: str, **params) -> DatasetSource:
 
 def _import_builtin_sources() -> None:
     """Import the modules that define the built-in sources (they self-register)."""
-    from reconbench.datasets import synthetic  # noqa: F401
+    from reconbench.datasets import cf, cmip6, en4, synthetic  # noqa: F401

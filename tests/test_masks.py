@@ -70,6 +70,6 @@ def test_bad_missing_rate(rate):
 
 
 def test_unknown_kind():
-    with pytest.raises(InputError, match="unknown mask kind 'stripes'; known kinds: profiles, "
-                                         "random"):
+    with pytest.raises(InputError, match="unknown mask kind 'stripes'; known kinds: clouds, "
+                                         "positions, profiles, random"):
         MaskSpec("stripes", 0.5)
