@@ -80,7 +80,8 @@ def changes(a: pd.DataFrame, b: pd.DataFrame) -> list[str]:
 def build_comparison(store_a: ResultsStore, store_b: ResultsStore) -> Report:
     """The report comparing run A (``store_a``, e.g. before) with run B (after)."""
     rows_a, rows_b = load_rows(store_a), load_rows(store_b)
-    methods = stats.method_order(pd.concat([rows_a, rows_b]), store_b.metadata())
+    methods = stats.method_order(rows_a, store_a.metadata())  # A's colours, as in A's report
+    methods += [m for m in stats.method_order(rows_b, store_b.metadata()) if m not in methods]
     styles = figures.method_styles(methods)
     mse_a = stats.over_samples(rows_a, "mse", "evaluation")
     mse_b = stats.over_samples(rows_b, "mse", "evaluation")
