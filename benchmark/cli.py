@@ -77,25 +77,40 @@ def cmd_run(args) -> None:
     store = run_suite(suite, results, progress=not args.no_progress, scheduler=args.scheduler)
     print(f"results: {store.root / 'results.parquet'} (CSV beside it)")
     if args.report:
-        _write_report(store.root, store.root / "report.md")
+        _write_report(store.root)
 
 
-def _write_report(results: Path, output: Path) -> None:
-    from reconbench.benchmark.store import ResultsStore, atomic_write
-    from reconbench.reports.tables import markdown_report
+def _write_report(results: Path, output: Path | None = None, other: Path | None = None,
+                  rates: list[float] | None = None, depths: list[float] | None = None) -> None:
+    """Write the report of ``results`` (or its comparison with ``other``) and say where."""
+    from reconbench.benchmark.store import ResultsStore
+    from reconbench.reports.compare import build_comparison
+    from reconbench.reports.report import build_report, write_report
 
-    store = ResultsStore(results)
-    text = markdown_report(store.rows(), store.metadata())
-    atomic_write(output, lambda tmp: tmp.write_text(text))
-    print(text)
-    print(f"report: {output}")
+    if other is None:
+        report = build_report(ResultsStore(results), rates, depths)
+        output = output or results / "report"
+    else:
+        report = build_comparison(ResultsStore(results), ResultsStore(other))
+        output = output or other / "compare"
+    write_report(report, output)
+    print("\n".join(f"- {line}".replace("**", "") for line in report.summary))
+    print(f"report: {output / 'report.html'} (report.md, tables/ and figures/ beside it)")
+
+
+def _floats(text: str | None, option: str) -> list[float] | None:
+    if not text:
+        return None
+    try:
+        return [float(v) for v in text.split(",")]
+    except ValueError:
+        raise InputError(f"{option} expects numbers separated by commas, got {text!r}") from None
 
 
 def cmd_report(args) -> None:
-    results = Path(args.results)
-    if not results.is_dir():
-        raise InputError(f"results folder {str(results)!r} does not exist")
-    _write_report(results, Path(args.output) if args.output else results / "report.md")
+    _write_report(Path(args.results), Path(args.output) if args.output else None,
+                  Path(args.other) if args.other else None,
+                  _floats(args.rates, "--rates"), _floats(args.depths, "--depths"))
 
 
 def cmd_reconstruct(args) -> None:
@@ -144,7 +159,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="run a benchmark suite into a results folder")
     p.add_argument("suite", help="a shipped suite name (see 'reconbench list') or a .toml file")
     p.add_argument("--results", help="results folder (default: results/SUITE_NAME)")
-    p.add_argument("--report", action="store_true", help="write report.md when done")
+    p.add_argument("--report", action="store_true",
+                   help="write the report into RESULTS/report/ when done")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--scheduler", default="serial", metavar="SCHEDULER",
                    help="where cells run: 'serial' (default, in this process), 'local:N' (a "
@@ -152,9 +168,17 @@ def build_parser() -> argparse.ArgumentParser:
                         "running Dask scheduler); see docs/scaleout.md")
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("report", help="write the Markdown report of a results folder")
+    p = sub.add_parser("report", help="write the tables, figures and HTML report of a results "
+                                      "folder, or compare two")
     p.add_argument("results", help="a results folder written by 'reconbench run'")
-    p.add_argument("-o", "--output", help="output file (default: RESULTS/report.md)")
+    p.add_argument("other", nargs="?",
+                   help="a second results folder: compare RESULTS (A, before) with it (B, after)")
+    p.add_argument("-o", "--output", help="output folder (default: RESULTS/report, or "
+                                          "OTHER/compare when comparing)")
+    p.add_argument("--rates", metavar="R,R", help="missing rates of the per-depth tables and "
+                                                   "profiles (default: lowest, 0.925, highest)")
+    p.add_argument("--depths", metavar="M,M", help="depths (m) of the maps; the nearest levels "
+                                                    "are drawn (default: shallowest, 500)")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("reconstruct",

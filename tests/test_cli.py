@@ -71,11 +71,21 @@ def results(tmp_path_factory):
 
 
 def test_run_writes_store_and_report(results):
-    report = (results / "res" / "report.md").read_text()
+    folder = results / "res" / "report"
+    report = (folder / "report.md").read_text()
     assert "| method | 50 % missing | 92.5 % missing |" in report
-    assert "| climatology |" in report and "Paper-style MSE" in report
-    out = cli("report", results / "res", "-o", results / "again.md")
-    assert out.returncode == 0 and (results / "again.md").read_text() == report
+    assert "| climatology |" in report and "paper MSE, evaluation" in report
+    assert (folder / "report.html").is_file() and any((folder / "figures").glob("*.pdf"))
+    out = cli("report", results / "res", "-o", results / "again")
+    assert out.returncode == 0 and f"report: {results / 'again' / 'report.html'}" in out.stdout
+    table = "tables/headline-synthetic-random.tex"
+    assert (results / "again" / table).read_text() == (folder / table).read_text()
+
+
+def test_report_compares_two_stores(results):
+    out = cli("report", results / "res", results / "res", "-o", results / "cmp")
+    assert out.returncode == 0, out.stderr
+    assert "| 92.5 % | climatology |" in (results / "cmp" / "report.md").read_text()
 
 
 @pytest.mark.parametrize(("suite", "fragments"), [

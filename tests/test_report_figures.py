@@ -1,0 +1,99 @@
+"""Every figure builds from a small store and has the expected axes and labels."""
+
+import pytest
+from matplotlib.figure import Figure
+from report_store import hand_rows, write_store
+
+from reconbench.benchmark.store import ResultsStore
+from reconbench.reports import figures, maps, stats
+
+METHODS = ["alpha", "beta"]
+STYLES = figures.method_styles(METHODS)
+
+
+def headline():
+    return stats.over_samples(hand_rows(), "mse").xs(("toy", "random"))
+
+
+def legend_texts(ax):
+    return [t.get_text() for t in ax.get_legend().get_texts()]
+
+
+def test_method_styles_are_distinct_and_stable():
+    styles = figures.method_styles(["a", "b", "c"])
+    assert styles["a"] == STYLES["alpha"]
+    assert len({s["color"] for s in styles.values()}) == 3
+    assert len({s["marker"] for s in styles.values()}) == 3
+
+
+def test_error_vs_rate():
+    fig = figures.error_vs_rate(headline(), STYLES, "toy, random masks")
+    (ax,) = fig.axes
+    assert isinstance(fig, Figure) and ax.get_yscale() == "log"
+    assert ax.get_xlabel() == "missing rate (%)" and ax.get_ylabel() == figures.MSE_LABEL
+    assert legend_texts(ax) == METHODS
+    line = ax.get_lines()[0]
+    assert list(line.get_xdata()) == [50, 90] and line.get_color() == STYLES["alpha"]["color"]
+
+
+def test_error_vs_rate_with_a_baseline():
+    fig = figures.error_vs_rate(headline(), STYLES, "t", baseline=headline() * 2,
+                                labels=("A", "B"))
+    assert legend_texts(fig.axes[0]) == ["alpha A", "beta A", "alpha B", "beta B"]
+
+
+def test_error_vs_depth():
+    by_depth = stats.over_samples(hand_rows(), "mse", by_depth=True).xs(("toy", "random"))
+    fig = figures.error_vs_depth(by_depth, [0.5, 0.9], STYLES, "toy")
+    assert [ax.get_title() for ax in fig.axes] == ["50 % missing", "90 % missing"]
+    ax = fig.axes[0]
+    assert ax.get_ylabel() == "depth (m)" and ax.get_xscale() == "log"
+    assert ax.get_ylim()[0] > ax.get_ylim()[1]  # depth increases downwards
+    assert list(ax.get_lines()[0].get_ydata()) == [10.0, 100.0]
+
+
+def test_cost_vs_accuracy():
+    cost = stats.cost(hand_rows()).xs("toy")
+    fig = figures.cost_vs_accuracy(cost, headline(), 0.9, STYLES, "toy")
+    (ax,) = fig.axes
+    assert ax.get_xlabel() == "seconds per field (wall clock)" and ax.get_xscale() == "log"
+    assert ax.get_title() == "toy, 90 % missing"
+    assert [t.get_text() for t in ax.texts] == METHODS
+
+
+def test_spread_vs_error_only_for_ensembles():
+    assert figures.spread_vs_error(hand_rows(), STYLES, "t") is None
+    fig = figures.spread_vs_error(hand_rows(ensemble=True), STYLES, "t")
+    spread, crps = fig.axes
+    assert spread.get_xlabel() == "ensemble spread on evaluation points (°C)"
+    assert spread.get_ylabel() == "RMSE of the ensemble mean (°C)"
+    assert len(spread.collections) == 2 and "1:1" in legend_texts(spread)
+    assert crps.get_ylabel() == "CRPS on evaluation points (°C)"
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    return write_store(tmp_path_factory.mktemp("store"))
+
+
+def test_field_maps(store):
+    sample = maps.load_sample(store, hand_rows(), "toy", "random", 0.9, ["beta", "alpha"])
+    assert list(sample.reconstructions) == ["beta", "alpha"]
+    fig = maps.field_maps(sample, 90.0, STYLES, "toy")
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles[:2] == ["truth", titles[1]] and titles[1].startswith("observations (")
+    assert titles[2:6] == ["beta: reconstruction", titles[3], "alpha: reconstruction",
+                           titles[5]] and titles[3].startswith("beta: error (RMSE ")
+    assert fig.axes[2].title.get_color() == STYLES["beta"]["color"]
+    colorbars = [ax.get_xlabel() for ax in fig.axes[6:]]
+    assert colorbars == ["temperature (°C)", "reconstruction − truth (°C)"]
+    assert fig.get_suptitle() == "toy, level 100 m"
+    truth_mesh, error_mesh = fig.axes[0].collections[0], fig.axes[3].collections[0]
+    assert truth_mesh.get_cmap().name == "thermal" and error_mesh.get_cmap().name == "balance"
+    assert error_mesh.norm.vmin == -error_mesh.norm.vmax
+    assert fig.axes[5].collections[0].norm.vmax == error_mesh.norm.vmax  # shared scale
+
+
+def test_maps_skip_a_store_without_fields(tmp_path):
+    assert maps.load_sample(ResultsStore(tmp_path), hand_rows(), "toy", "random", 0.9,
+                            METHODS) is None
