@@ -15,7 +15,7 @@ from reconbench.benchmark.suite import load_suite, parse_suite
 from reconbench.datasets.cf import CFSource
 from reconbench.datasets.regrid import RegridWarning
 from reconbench.errors import InputError
-from reconbench.reports.tables import markdown_report
+from reconbench.reports.report import build_report, to_markdown
 
 pytestmark = pytest.mark.realdata
 
@@ -87,5 +87,5 @@ def test_atlas_suite_end_to_end_small(shared_data, tmp_path, monkeypatch):
     text = text.replace("samples = 4", "samples = 1").replace(
         "missing_rates = [0.5, 0.9, 0.925]", "missing_rates = [0.9]")
     store = run_suite(parse_suite(text, "atlas (small)"), tmp_path / "results", progress=False)
-    report = markdown_report(ResultsStore(store.root).rows(), store.metadata())
+    report = to_markdown(build_report(ResultsStore(store.root)))
     assert "ocean-atlas-2deg" in report and "| climatology |" in report
