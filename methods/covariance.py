@@ -13,8 +13,9 @@ zonal and ``dy`` the meridional part of the distance between the points (km),
 Distances are chord (straight-line) distances on the sphere of radius
 :data:`EARTH_RADIUS_KM`: they equal great-circle distances to within 1 % below
 1500 km and keep both models positive definite on the sphere (a Gaussian of
-great-circle distance is not). The observation error is white with variance ``nugget * s^2`` where ``s^2`` is
-the total anomaly variance at the point, so ``a^2 = (1 - nugget) s^2``.
+great-circle distance is not). The observation error is white with variance
+``nugget * s^2``, where ``s^2`` is the total anomaly variance at the point, so
+``a^2 = (1 - nugget) s^2``.
 """
 
 from __future__ import annotations

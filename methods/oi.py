@@ -86,8 +86,8 @@ def local_oi(obs: Points, innovation: np.ndarray, targets: Points, lengths, mode
     """Analysis increment and error variance at ``targets`` (each (n_targets,)).
 
     ``innovation`` is y - x_b at the observations (n_obs,), °C. Neighbours are the
-    nearest observations in the scaled distance of the covariance. Targets are processed ``chunk`` at a time, so memory is
-    O(chunk * n_neighbours^2).
+    nearest observations in the scaled distance of the covariance. Targets are
+    processed ``chunk`` at a time, so memory is O(chunk * n_neighbours^2).
     """
     k = min(n_neighbours, len(innovation))
     tree = cKDTree(_tree_coords(obs, lengths))
