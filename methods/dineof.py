@@ -123,7 +123,7 @@ class Dineof(Method):
     """
 
     def __init__(self, max_modes: int = 30, train_months: int = 120, standardize: bool = True,
-                 tol: float = 1e-3, max_iter: int = 100, seed: int = 0):
+                 tol: float = 1e-3, max_iter: int = 40, seed: int = 0):
         self.max_modes = max_modes
         self.train_months = train_months
         self.standardize = standardize
@@ -135,8 +135,9 @@ class Dineof(Method):
         super().fit(train, grid)
         self.background_ = Climatology().fit(train, grid).climatology_
         months = train["time"].dt.month.values
-        # anomalies of the last train months, (M, m) with rows = ocean cells of all levels
-        last = slice(max(len(months) - self.train_months, 0), len(months))
+        # anomalies of the last train months (at least a year, for the level scales),
+        # (M, m) with rows = ocean cells of all levels
+        last = slice(max(len(months) - max(self.train_months, 12), 0), len(months))
         anomalies = (train.values[last] - self.background_[months[last] - 1])[:, grid.ocean].T
         level_of_row = np.nonzero(grid.ocean)[0]
         self.row_scale_ = np.ones(level_of_row.size)
@@ -147,7 +148,8 @@ class Dineof(Method):
             self.row_scale_ = np.maximum(level_sd, 1e-6)[level_of_row]
         self.fixed_, self.gram_fixed_ = None, None
         if self.train_months > 0:
-            self.fixed_ = anomalies.astype(np.float64) / self.row_scale_[:, None]
+            fixed = anomalies[:, -self.train_months:]
+            self.fixed_ = fixed.astype(np.float64) / self.row_scale_[:, None]
             self.gram_fixed_ = self.fixed_.T @ self.fixed_
         self.record_ = {}
         return self

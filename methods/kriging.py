@@ -122,6 +122,8 @@ class Kriging(Method):
 
     def _fit(self, lon, lat, values) -> dict:
         """Variogram fit on at most ``max_fit_points`` of the points (n,)."""
+        if np.ptp(values) == 0:  # a constant field has no variogram to fit
+            return default_variogram(values)
         if values.size > self.max_fit_points:
             keep = self.rng_.choice(values.size, size=self.max_fit_points, replace=False)
             lon, lat, values = lon[keep], lat[keep], values[keep]
