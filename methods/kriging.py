@@ -141,6 +141,8 @@ class Kriging(Method):
         ocean = self.grid_.ocean
         values = obs.values.astype(np.float64)
         out = self.background_[obs["time"].dt.month.values - 1].astype(np.float64)
+        self.obs_fits_, self.obs_fallbacks_ = 0, 0  # counts of this reconstruction
+        self.rng_ = np.random.default_rng(self.seed)
         for t in range(values.shape[0]):
             for k in range(values.shape[1]):
                 seen = np.isfinite(values[t, k]) & ocean[k]
