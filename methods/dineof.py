@@ -16,8 +16,9 @@ cross-validation entries put back. Observed entries are kept as observed.
 
 A practitioner with a long record appends it: ``train_months`` fully observed
 months of the train split become extra columns (they fix the EOFs; only the
-batch's columns have gaps). The SVD is taken through the N x N Gram matrix
-(eigh), whose train block is computed once in :meth:`Dineof.fit`.
+batch's columns have gaps). The truncated SVD is tracked by block power
+(subspace) iteration, one step per filling iteration, warm-started across
+iterations and across k, so each iteration costs O(M N k), not O(M N^2).
 """
 
 from __future__ import annotations
@@ -41,38 +42,42 @@ def cv_mask(known: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return cv
 
 
-def complete(x: np.ndarray, known: np.ndarray, fixed: np.ndarray | None,
-             gram_fixed: np.ndarray | None, k: int, tol: float, max_iter: int):
+def complete(x: np.ndarray, known: np.ndarray, fixed: np.ndarray | None, basis: np.ndarray,
+             tol: float, max_iter: int) -> tuple[np.ndarray, np.ndarray]:
     """Iterate rank-k SVD filling of the entries of ``x`` (M, n) that are not ``known``.
 
-    ``x`` holds the current guesses at the unknown entries (it is updated in
-    place and returned). ``fixed`` (M, m) are
-    complete extra columns and ``gram_fixed`` = fixed^T fixed; None for none. Only
-    the known entries of ``x`` and the guesses are read.
+    ``x`` holds the current guesses at the unknown entries (updated in place).
+    ``fixed`` (M, m) are complete extra columns, or None. ``basis`` (n + m, k) is
+    a guess of the top right singular vectors; each iteration refines it by one
+    block power step on the current matrix X = [x | fixed] (Q = orth(X V),
+    V = orth(X^T Q)) and replaces the unknown entries by those of Q Q^T X, the
+    rank-k SVD truncation once the iteration has converged. Costs O(M (n + m) k)
+    per iteration. Only the known entries of ``x`` and the guesses are read.
+    Returns ``x`` and the refined basis.
     """
     n = x.shape[1]
     missing = ~known
     for _ in range(max_iter):
-        gram = x.T @ x
-        if fixed is not None:
-            cross = x.T @ fixed
-            gram = np.block([[gram, cross], [cross.T, gram_fixed]])
-        _, vectors = np.linalg.eigh(gram)
-        v = vectors[:, -k:]  # the top-k right singular vectors
-        projector = v @ v[:n].T  # (N, n): columns of V_k V_k^T for the batch
-        rebuilt = x @ projector[:n]
-        if fixed is not None:
-            rebuilt += fixed @ projector[n:]
-        new = rebuilt[missing]
+        y = x @ basis[:n] if fixed is None else x @ basis[:n] + fixed @ basis[n:]
+        q, _ = np.linalg.qr(y)  # (M, k) left singular subspace
+        z = x.T @ q if fixed is None else np.vstack([x.T @ q, fixed.T @ q])  # X^T Q
+        basis, _ = np.linalg.qr(z)
+        new = (q @ z[:n].T)[missing]
         change = np.linalg.norm(new - x[missing]) / max(np.linalg.norm(new), 1e-12)
         x[missing] = new
         if change < tol:
             break
-    return x
+    return x, basis
 
 
-def dineof(values: np.ndarray, known: np.ndarray, fixed=None, gram_fixed=None,
-           max_modes: int = 30, tol: float = 1e-3, max_iter: int = 100,
+def grow(basis: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``basis`` (N, k) with one random direction added, orthonormal (N, k + 1)."""
+    extra = rng.standard_normal((basis.shape[0], 1))
+    return np.linalg.qr(np.hstack([basis, extra]))[0]
+
+
+def dineof(values: np.ndarray, known: np.ndarray, fixed=None, max_modes: int = 30,
+           tol: float = 1e-3, max_iter: int = 100,
            rng: np.random.Generator | None = None) -> tuple[np.ndarray, dict]:
     """Complete ``values`` (M, n), trusted where ``known``, by DINEOF.
 
@@ -88,19 +93,19 @@ def dineof(values: np.ndarray, known: np.ndarray, fixed=None, gram_fixed=None,
     cv = cv_mask(known, rng)
     fit_known = known & ~cv
     x = np.where(fit_known, values, 0.0)
-    errors, best_x, rises = [], x.copy(), 0
+    basis = np.zeros((n_columns, 0))
+    errors, best, rises = [], (x.copy(), basis), 0
     for k in range(1, k_max + 1):
-        x = complete(x, fit_known, fixed, gram_fixed, k, tol, max_iter)
+        x, basis = complete(x, fit_known, fixed, grow(basis, rng), tol, max_iter)
         errors.append(float(np.sqrt(np.mean((x[cv] - values[cv]) ** 2))) if cv.any() else 0.0)
         if errors[-1] <= min(errors):
-            best_x = x.copy()
+            best = (x.copy(), basis)
         rises = rises + 1 if k > 1 and errors[-1] > errors[-2] else 0
         if rises == 3 or not cv.any():
             break
-    best_k = int(np.argmin(errors)) + 1
-    x = np.where(known, values, best_x)  # the cross-validation entries go back in
-    x = complete(x, known, fixed, gram_fixed, best_k, tol, max_iter)
-    return x, {"modes": best_k, "cv_errors": [round(e, 6) for e in errors],
+    x = np.where(known, values, best[0])  # the cross-validation entries go back in
+    x, _ = complete(x, known, fixed, best[1], tol, max_iter)
+    return x, {"modes": best[1].shape[1], "cv_errors": [round(e, 6) for e in errors],
                "n_cv": int(cv.sum())}
 
 
@@ -146,11 +151,10 @@ class Dineof(Method):
                                  if (level_of_row == k).any() else 1.0
                                  for k in range(grid.depth.size)])
             self.row_scale_ = np.maximum(level_sd, 1e-6)[level_of_row]
-        self.fixed_, self.gram_fixed_ = None, None
+        self.fixed_ = None
         if self.train_months > 0:
             fixed = anomalies[:, -self.train_months:]
             self.fixed_ = fixed.astype(np.float64) / self.row_scale_[:, None]
-            self.gram_fixed_ = self.fixed_.T @ self.fixed_
         self.record_ = {}
         return self
 
@@ -163,7 +167,7 @@ class Dineof(Method):
         background = self.background_[obs["time"].dt.month.values - 1].astype(np.float64)
         anomalies = (obs.values - background)[:, ocean].T / self.row_scale_[:, None]
         known = np.isfinite(anomalies)
-        filled, self.record_ = dineof(anomalies, known, self.fixed_, self.gram_fixed_,
+        filled, self.record_ = dineof(anomalies, known, self.fixed_,
                                       self.max_modes, self.tol, self.max_iter,
                                       np.random.default_rng(self.seed))
         background[:, ocean] += (filled * self.row_scale_[:, None]).T
