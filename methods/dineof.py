@@ -16,8 +16,9 @@ cross-validation entries put back. Observed entries are kept as observed.
 
 A practitioner with a long record appends it: ``train_months`` fully observed
 months of the train split become extra columns (they fix the EOFs; only the
-batch's columns have gaps). The truncated SVD is tracked by block power
-(subspace) iteration, one step per filling iteration, warm-started across
+batch's columns have gaps). The truncated SVD is exact (eigh of the N x N
+Gram matrix) for up to 256 columns; for longer series it is tracked by block
+power iteration, one step per filling iteration, warm-started across
 iterations and across k, so each iteration costs O(M N k), not O(M N^2).
 """
 
@@ -42,27 +43,49 @@ def cv_mask(known: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return cv
 
 
+EXACT_MAX_COLUMNS = 256  # up to this many columns the SVD is exact (eigh of the Gram)
+
+
+def stack_product(x: np.ndarray, fixed: np.ndarray | None, v: np.ndarray) -> np.ndarray:
+    """[x | fixed] @ v for x (M, n), fixed (M, m) or None, v (n + m, k)."""
+    n = x.shape[1]
+    return x @ v[:n] if fixed is None else x @ v[:n] + fixed @ v[n:]
+
+
+def refine(x: np.ndarray, fixed: np.ndarray | None, basis: np.ndarray) -> np.ndarray:
+    """Top-k right singular vectors (N, k) of X = [x | fixed], k = basis.shape[1].
+
+    Exact (eigh of the N x N Gram matrix) up to ``EXACT_MAX_COLUMNS`` columns;
+    beyond, one block power step from ``basis``: V = orth(X^T orth(X V)).
+    """
+    k = basis.shape[1]
+    if x.shape[1] + (0 if fixed is None else fixed.shape[1]) <= EXACT_MAX_COLUMNS:
+        gram = x.T @ x
+        if fixed is not None:
+            cross = x.T @ fixed
+            gram = np.block([[gram, cross], [cross.T, fixed.T @ fixed]])
+        return np.linalg.eigh(gram)[1][:, -k:]
+    q = np.linalg.qr(stack_product(x, fixed, basis))[0]
+    z = x.T @ q if fixed is None else np.vstack([x.T @ q, fixed.T @ q])
+    return np.linalg.qr(z)[0]
+
+
 def complete(x: np.ndarray, known: np.ndarray, fixed: np.ndarray | None, basis: np.ndarray,
              tol: float, max_iter: int) -> tuple[np.ndarray, np.ndarray]:
     """Iterate rank-k SVD filling of the entries of ``x`` (M, n) that are not ``known``.
 
     ``x`` holds the current guesses at the unknown entries (updated in place).
     ``fixed`` (M, m) are complete extra columns, or None. ``basis`` (n + m, k) is
-    a guess of the top right singular vectors; each iteration refines it by one
-    block power step on the current matrix X = [x | fixed] (Q = orth(X V),
-    V = orth(X^T Q)) and replaces the unknown entries by those of Q Q^T X, the
-    rank-k SVD truncation once the iteration has converged. Costs O(M (n + m) k)
-    per iteration. Only the known entries of ``x`` and the guesses are read.
-    Returns ``x`` and the refined basis.
+    the current guess of the top right singular vectors V_k; each iteration
+    refines it (:func:`refine`) and replaces the unknown entries by those of
+    X V_k V_k^T, the rank-k truncation. Only the known entries of ``x`` and the
+    guesses are read. Returns ``x`` and the refined basis.
     """
     n = x.shape[1]
     missing = ~known
     for _ in range(max_iter):
-        y = x @ basis[:n] if fixed is None else x @ basis[:n] + fixed @ basis[n:]
-        q, _ = np.linalg.qr(y)  # (M, k) left singular subspace
-        z = x.T @ q if fixed is None else np.vstack([x.T @ q, fixed.T @ q])  # X^T Q
-        basis, _ = np.linalg.qr(z)
-        new = (q @ z[:n].T)[missing]
+        basis = refine(x, fixed, basis)
+        new = (stack_product(x, fixed, basis) @ basis[:n].T)[missing]
         change = np.linalg.norm(new - x[missing]) / max(np.linalg.norm(new), 1e-12)
         x[missing] = new
         if change < tol:

@@ -1,8 +1,10 @@
 """DINEOF on low-rank matrices and on fields."""
 
 import numpy as np
+import pytest
 from test_oi import series, surface_grid
 
+import reconbench.methods.dineof as dineof_module
 from reconbench.methods import make_method
 from reconbench.methods.dineof import complete, cv_mask, dineof
 
@@ -29,7 +31,10 @@ def test_finds_the_rank_and_fills_90_percent_missing_to_the_noise_level():
     np.testing.assert_array_equal(filled[known], noisy[known])
 
 
-def test_cross_validation_points_do_not_enter_before_the_final_step():
+@pytest.mark.parametrize("exact_max_columns", [256, 0])  # exact SVD, block power iteration
+def test_cross_validation_points_do_not_enter_before_the_final_step(monkeypatch,
+                                                                    exact_max_columns):
+    monkeypatch.setattr(dineof_module, "EXACT_MAX_COLUMNS", exact_max_columns)
     rng = np.random.default_rng(1)
     _, noisy = low_rank(rng)
     known = rng.random(noisy.shape) < 0.3
