@@ -52,18 +52,21 @@ def stack_product(x: np.ndarray, fixed: np.ndarray | None, v: np.ndarray) -> np.
     return x @ v[:n] if fixed is None else x @ v[:n] + fixed @ v[n:]
 
 
-def refine(x: np.ndarray, fixed: np.ndarray | None, basis: np.ndarray) -> np.ndarray:
+def refine(x: np.ndarray, fixed: np.ndarray | None, basis: np.ndarray,
+           fixed_gram: np.ndarray | None = None) -> np.ndarray:
     """Top-k right singular vectors (N, k) of X = [x | fixed], k = basis.shape[1].
 
     Exact (eigh of the N x N Gram matrix) up to ``EXACT_MAX_COLUMNS`` columns;
     beyond, one block power step from ``basis``: V = orth(X^T orth(X V)).
+    ``fixed_gram`` is fixed^T fixed when the caller has it (it never changes).
     """
     k = basis.shape[1]
     if x.shape[1] + (0 if fixed is None else fixed.shape[1]) <= EXACT_MAX_COLUMNS:
         gram = x.T @ x
         if fixed is not None:
             cross = x.T @ fixed
-            gram = np.block([[gram, cross], [cross.T, fixed.T @ fixed]])
+            fixed_gram = fixed.T @ fixed if fixed_gram is None else fixed_gram
+            gram = np.block([[gram, cross], [cross.T, fixed_gram]])
         return np.linalg.eigh(gram)[1][:, -k:]
     q = np.linalg.qr(stack_product(x, fixed, basis))[0]
     z = x.T @ q if fixed is None else np.vstack([x.T @ q, fixed.T @ q])
@@ -83,8 +86,9 @@ def complete(x: np.ndarray, known: np.ndarray, fixed: np.ndarray | None, basis: 
     """
     n = x.shape[1]
     missing = ~known
+    fixed_gram = None if fixed is None else fixed.T @ fixed
     for _ in range(max_iter):
-        basis = refine(x, fixed, basis)
+        basis = refine(x, fixed, basis, fixed_gram)
         new = (stack_product(x, fixed, basis) @ basis[:n].T)[missing]
         change = np.linalg.norm(new - x[missing]) / max(np.linalg.norm(new), 1e-12)
         x[missing] = new
