@@ -1,0 +1,102 @@
+"""Optimal interpolation against closed forms and a field drawn from its own covariance."""
+
+import numpy as np
+import pytest
+
+from reconbench.datasets.grid import Grid, regular_axes, unit_vectors
+from reconbench.methods import make_method
+from reconbench.methods.covariance import EARTH_RADIUS_KM
+
+
+def surface_grid(resolution=10.0):
+    lat, lon = regular_axes(resolution)
+    return Grid(lat, lon, np.array([5.0]), np.ones((1, lat.size, lon.size), dtype=bool))
+
+
+def series(grid, values):
+    """A field from (time, depth, lat, lon) values, monthly from January 2000."""
+    time = np.datetime64("2000-01-15") + np.arange(len(values)) * np.timedelta64(30, "D")
+    return grid.field(values, time.astype("datetime64[ns]"))
+
+
+def gaussian_draws(grid, n, length_km, sd, rng):
+    """n fields (n, 1, lat, lon) with covariance sd^2 exp(-d^2 / (2 L^2)) (chord d)."""
+    lat2, lon2 = np.meshgrid(grid.lat, grid.lon, indexing="ij")
+    u = unit_vectors(lat2, lon2).reshape(-1, 3)
+    chord2 = np.maximum(2 - 2 * u @ u.T, 0) * EARTH_RADIUS_KM ** 2
+    cov = sd ** 2 * np.exp(-0.5 * chord2 / length_km ** 2) + 1e-8 * np.eye(len(u))
+    draws = rng.standard_normal((n, len(u))) @ np.linalg.cholesky(cov).T
+    return draws.reshape(n, *grid.shape)
+
+
+def test_single_observation_gives_the_closed_form():
+    grid = surface_grid()
+    train = series(grid, np.full((12, *grid.shape), 2.0))  # background 2 °C everywhere
+    oi = make_method("oi", model="gaussian", length_scale=1500.0, nugget=0.2, variance=1.5,
+                     vertical=False).fit(train, grid)
+    obs = series(grid, np.full((1, *grid.shape), np.nan))
+    i, j = 9, 18
+    obs.values[0, 0, i, j] = 3.0
+    out = oi.reconstruct(obs).values[0, 0]
+    lat2, lon2 = np.meshgrid(grid.lat, grid.lon, indexing="ij")
+    u = unit_vectors(lat2, lon2)
+    chord2 = (2 - 2 * u @ u[i, j]) * EARTH_RADIUS_KM ** 2
+    b_io = 0.8 * 1.5 * np.exp(-0.5 * chord2 / 1500.0 ** 2)  # (1 - nugget) s^2 rho
+    expected = 2.0 + b_io / (0.8 * 1.5 + 0.2 * 1.5) * (3.0 - 2.0)
+    np.testing.assert_allclose(out, expected, rtol=1e-6, atol=1e-7)
+
+
+def test_error_matches_the_analysis_variance_and_beats_linear():
+    rng = np.random.default_rng(0)
+    grid = surface_grid()
+    sd, length, nugget = 1.0, 2000.0, 0.05
+    train = series(grid, np.zeros((12, *grid.shape)))  # background 0
+    oi = make_method("oi", model="gaussian", length_scale=length, nugget=nugget,
+                     variance=sd ** 2 / (1 - nugget), vertical=False, n_neighbours=24,
+                     return_variance=True).fit(train, grid)
+    linear = make_method("linear").fit(train, grid)
+    truth = gaussian_draws(grid, 60, length, sd, rng)
+    seen = rng.random(truth.shape) < 0.1
+    noise = rng.standard_normal(truth.shape) * np.sqrt(nugget * sd ** 2 / (1 - nugget))
+    obs = series(grid, np.where(seen, truth + noise, np.nan))
+    oi_err = (oi.reconstruct(obs).values - truth)[~seen]
+    predicted = oi.analysis_variance_.values[~seen]
+    lin_err = (linear.reconstruct(obs).values - truth)[~seen]
+    mse = np.mean(oi_err ** 2)
+    # 60 independent fields: the MSE's relative sampling error is a few per cent
+    assert mse == pytest.approx(predicted.mean(), rel=0.15)
+    assert mse < 0.8 * np.mean(lin_err ** 2)
+
+
+def test_fit_recovers_the_length_scale_and_handles_small_levels():
+    rng = np.random.default_rng(1)
+    lat, lon = regular_axes(6.0)
+    ocean = np.ones((2, lat.size, lon.size), dtype=bool)
+    ocean[1] = False
+    ocean[1, 10, 10:20] = True  # a level of 10 cells: too few to fit
+    grid = Grid(lat, lon, np.array([5.0, 500.0]), ocean)
+    surface = surface_grid(6.0)
+    draws = gaussian_draws(surface, 48, 1200.0, 0.7, rng)
+    train = series(grid, np.concatenate([draws, draws], axis=1))
+    oi = make_method("oi", model="gaussian", anisotropic=False).fit(train, grid)
+    top, small = oi.fitted_params()["levels"]
+    assert top["source"] == "fit" and small["source"] == "default"
+    assert top["length_x_km"] == pytest.approx(1200.0, rel=0.2)
+    assert top["nugget"] < 0.05
+    assert oi.fitted_params()["vertical_scale_m"] > 0
+
+
+@pytest.mark.parametrize("vertical", [True, False])
+def test_three_dimensional_reconstruction_is_complete(vertical):
+    rng = np.random.default_rng(2)
+    lat, lon = regular_axes(10.0)
+    ocean = np.ones((3, lat.size, lon.size), dtype=bool)
+    ocean[:, 8:10, 10:14] = False
+    ocean[2, :, 20:24] = False
+    grid = Grid(lat, lon, np.array([5.0, 100.0, 1000.0]), ocean)
+    train = series(grid, rng.standard_normal((24, *grid.shape)))
+    oi = make_method("oi", vertical=vertical).fit(train, grid)
+    values = np.where(rng.random((2, *grid.shape)) < 0.02, 1.0, np.nan)
+    values[:, :, 0, 0] = 1.0  # at least one observation per level
+    out = oi.reconstruct(series(grid, values)).values
+    assert np.isfinite(out[:, ocean]).all() and np.isnan(out[:, ~ocean]).all()
