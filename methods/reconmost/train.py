@@ -120,7 +120,9 @@ def train(source: DatasetSource, config: TrainConfig, output: str | Path, *, ste
                      if config.conditioning else None)
     schedule = linear_schedule()
     net_config = unet_config(config, grid.depth.size)
-    model = UNet(net_config).to(dev)
+    with torch.random.fork_rng(devices=[]):  # seeded initial weights, global state untouched
+        torch.manual_seed(seed)
+        model = UNet(net_config).to(dev)
     ema = UNet(net_config).to(dev)
     ema.load_state_dict(model.state_dict())
     ema.requires_grad_(False)
