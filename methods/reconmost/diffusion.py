@@ -13,7 +13,7 @@ Notation (Ho et al. 2020), ``t`` in 0 .. T-1 indexing the schedule's arrays:
 A *respaced* schedule (improved-diffusion's respacing) keeps a subset of the
 timesteps with the same ᾱ and recomputes β_t = 1 - ᾱ_t / ᾱ_{t_prev}; its
 ``timesteps`` maps each of its indices to the original timestep the network
-was trained on.
+was trained on, and ``base_betas`` keeps the original β.
 """
 
 from __future__ import annotations
@@ -30,11 +30,13 @@ from reconbench.errors import InputError
 class Schedule:
     """A noise schedule: float64 arrays of length ``len(self)``.
 
-    ``timesteps`` are the original (training) timesteps the network sees.
+    ``timesteps`` are the original (training) timesteps the network sees and
+    ``base_betas`` the β of the original schedule.
     """
 
     betas: np.ndarray
     timesteps: np.ndarray
+    base_betas: np.ndarray
 
     def __len__(self) -> int:
         return self.betas.size
@@ -66,17 +68,23 @@ class Schedule:
         """σ²_t = β_t, ReconMOST's fixed-large reverse variance."""
         return self.betas
 
+    def merged_products(self, factors: np.ndarray) -> np.ndarray:
+        """Π of ``factors`` (one per original timestep) over the original steps that
+        each step of this schedule merges: (timesteps[i-1], timesteps[i]]."""
+        ends = np.cumprod(factors)[self.timesteps]
+        return ends / np.append(1.0, ends[:-1])
+
     def to_dict(self) -> dict:
-        """A checkpoint-safe description of the (unrespaced) schedule."""
-        return {"kind": "linear", "steps": len(self), "beta_start": float(self.betas[0]),
-                "beta_end": float(self.betas[-1])}
+        """A checkpoint-safe description of the original schedule."""
+        return {"kind": "linear", "steps": int(self.base_betas.size),
+                "beta_start": float(self.base_betas[0]), "beta_end": float(self.base_betas[-1])}
 
 
 def linear_schedule(steps: int = 1000, beta_start: float = 1e-4,
                     beta_end: float = 0.02) -> Schedule:
     """The linear β schedule of DDPM and ReconMOST (T = 1000, 1e-4 .. 0.02)."""
-    return Schedule(np.linspace(beta_start, beta_end, steps, dtype=np.float64),
-                    np.arange(steps))
+    betas = np.linspace(beta_start, beta_end, steps, dtype=np.float64)
+    return Schedule(betas, np.arange(steps), betas)
 
 
 def respace(schedule: Schedule, n_steps: int) -> Schedule:
@@ -90,7 +98,7 @@ def respace(schedule: Schedule, n_steps: int) -> Schedule:
     keep = np.unique(np.round(np.linspace(0, len(schedule) - 1, n_steps)).astype(int))
     a = schedule.alphas_cumprod[keep]
     betas = 1.0 - a / np.append(1.0, a[:-1])
-    return Schedule(betas, schedule.timesteps[keep])
+    return Schedule(betas, schedule.timesteps[keep], schedule.base_betas)
 
 
 def _at(values: np.ndarray, t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:

@@ -59,7 +59,7 @@ class ReconMOST(Method):
 
     def __init__(self, checkpoint: str | None = None, steps: int = 50,
                  guidance: str = "mean-shift", scale: float = 1.0, soft_mask: bool = True,
-                 fresh_noise: bool = True, clip: float | None = None, start: str = "analysis",
+                 fresh_noise: bool = True, clip: float | None = 5.0, start: str = "analysis",
                  strength: float = 0.5, analysis_sigma: float = 2.0,
                  analysis_sigma_levels: float = 1.0, analysis_shrinkage: float = 0.02,
                  members: int = 4, seed: int = 0, device: str = "auto"):

@@ -19,7 +19,12 @@ Guidance kinds (``guidance=``):
   level t-1 (by y itself after the last step).
 
 With ``s = 0`` every kind is the plain ancestral sampler. A respaced schedule
-gives the accelerated sampler: the same formulas with the respaced β.
+gives the accelerated sampler: the same formulas with the respaced β, except
+that the mean-shift gain σ²_t · 2s becomes 1 - Π (1 - 2 s β_τ) over the original
+steps τ the step merges: the pull on the residual that those steps would have
+applied one after the other. It equals σ²_t · 2s for the full schedule and
+stays below 1 for long strides, where σ²_t · 2s would overshoot the
+observations and diverge.
 """
 
 from __future__ import annotations
@@ -48,10 +53,18 @@ def soft_mask_kernel() -> torch.Tensor:
     return torch.exp(-(r[:, None] ** 2 + r[None, :] ** 2) / 2.0)
 
 
-def mean_shift_gradient(x0_hat: torch.Tensor, y: torch.Tensor, mask: torch.Tensor,
-                        scale: float, soft_mask: bool = False) -> torch.Tensor:
-    """g = s · 2 · M ⊙ (y - x̂₀), per channel smoothed by :func:`soft_mask_kernel`."""
-    g = scale * 2.0 * mask * (y - x0_hat)
+def guidance_gain(schedule: Schedule, scale: float) -> np.ndarray:
+    """(len(schedule),) mean-shift gain 1 - Π (1 - 2 s β_τ) over each step's merged
+    original steps; = σ²_t · 2 s = 2 s β_t on the full schedule."""
+    return 1.0 - schedule.merged_products(np.clip(1.0 - 2.0 * scale * schedule.base_betas,
+                                                  0.0, 1.0))
+
+
+def smoothed_residual(x0_hat: torch.Tensor, y: torch.Tensor, mask: torch.Tensor,
+                      soft_mask: bool = False) -> torch.Tensor:
+    """M ⊙ (y - x̂₀), per channel convolved with :func:`soft_mask_kernel` if asked;
+    g = s · 2 · this is the paper's guidance gradient."""
+    g = mask * (y - x0_hat)
     if soft_mask:
         channels = g.shape[1]
         kernel = soft_mask_kernel().to(g)[None, None].expand(channels, 1, 5, 5)
@@ -63,7 +76,8 @@ def mean_shift_step(schedule: Schedule, x_t: torch.Tensor, i: int, eps: torch.Te
                     y: torch.Tensor, mask: torch.Tensor, scale: float, *,
                     noise: torch.Tensor | None = None, clip: float | None = 1.0,
                     soft_mask: bool = False) -> torch.Tensor:
-    """One guided reverse step x_t -> x_{t-1} at schedule index ``i`` (the paper's).
+    """One guided reverse step x_t -> x_{t-1} at schedule index ``i`` (the paper's:
+    μ' = μ_t + σ²_t g, with the gain of :func:`guidance_gain` on respaced schedules).
 
     ``noise`` is the fresh noise z (None: the paper's deterministic ``use_sigma``
     off); it is never added at the last step (i = 0).
@@ -72,12 +86,13 @@ def mean_shift_step(schedule: Schedule, x_t: torch.Tensor, i: int, eps: torch.Te
     x0_hat = predict_x0(schedule, x_t, t, eps)
     if clip is not None:
         x0_hat = x0_hat.clamp(-clip, clip)
-    var = reverse_variance(schedule, t, x_t)
     mu = posterior_mean(schedule, x0_hat, x_t, t)
-    mu = mu + var * mean_shift_gradient(x0_hat, y, mask, scale, soft_mask)
+    if scale != 0:
+        gain = float(guidance_gain(schedule, scale)[i])
+        mu = mu + gain * smoothed_residual(x0_hat, y, mask, soft_mask)
     if noise is None or i == 0:
         return mu
-    return mu + var.sqrt() * noise
+    return mu + reverse_variance(schedule, t, x_t).sqrt() * noise
 
 
 def _model_eps(model, schedule: Schedule, x: torch.Tensor, i: int, cond) -> torch.Tensor:
