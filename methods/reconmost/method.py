@@ -58,11 +58,11 @@ class ReconMOST(Method):
     default_checkpoint = SHIPPED / "synthetic-4deg.pt"
 
     def __init__(self, checkpoint: str | None = None, steps: int = 50,
-                 guidance: str = "mean-shift", scale: float = 1.0, soft_mask: bool = True,
+                 guidance: str = "mean-shift", scale: float = 4.0, soft_mask: bool = True,
                  fresh_noise: bool = True, clip: float | None = 5.0, start: str = "analysis",
-                 strength: float = 0.5, analysis_sigma: float = 0.6,
+                 strength: float = 0.4, analysis_sigma: float = 0.6,
                  analysis_sigma_levels: float = 4.0, analysis_shrinkage: float = 5e-4,
-                 members: int = 4, seed: int = 0, device: str = "auto"):
+                 members: int = 8, seed: int = 0, device: str = "auto"):
         self.checkpoint = checkpoint
         self.steps = steps
         self.guidance = guidance
