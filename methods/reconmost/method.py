@@ -32,6 +32,13 @@ STARTS = ("noise", "analysis")
 class ReconMOST(Method):
     """Observation-guided diffusion (ReconMOST) with the settings chosen on validation.
 
+    Departures from the paper, each chosen on the synthetic validation split at
+    92.5 % missing (masked MSE, 6 months): the prior learns per-level anomalies
+    with the ocean masks and the month's climatology as inputs; the reverse
+    process starts (SDEdit) from a cheap 3-D analysis, 40 % of the way through
+    the schedule, respaced to 50 steps; soft-mask mean shift with s = 4 and
+    fresh noise; x̂₀ clipped at ±5 standard deviations; mean of 8 members.
+
     Parameters
     ----------
     checkpoint : a prior file from ``reconbench train``; None: the shipped prior
