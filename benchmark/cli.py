@@ -1,4 +1,4 @@
-"""The ``reconbench`` command line: list, describe, run, report, reconstruct.
+"""The ``reconbench`` command line: list, describe, run, report, reconstruct, train.
 
 User errors (a missing file, an unknown name, a malformed suite...) are printed
 as one line, ``reconbench: error: ...``, with exit status 2 and no traceback.
@@ -141,6 +141,22 @@ def cmd_reconstruct(args) -> None:
     print(f"reconstruction: {args.output}")
 
 
+def cmd_train(args) -> None:
+    from reconbench.datasets.source import make_source
+    from reconbench.methods.reconmost.train import preset, train
+
+    params = _key_values(args.dataset_param, "--dataset-param")
+    config = preset(args.preset, batch_size=args.batch_size, lr=args.lr,
+                    normalisation=args.normalisation,
+                    conditioning=None if args.conditioning is None else args.conditioning == "on")
+    meta = train(make_source(args.dataset, **params), config, args.output, steps=args.steps,
+                 seed=args.seed, resume=args.resume, save_every=args.save_every,
+                 device=args.device, progress=not args.no_progress,
+                 dataset_spec={"name": args.dataset, "params": params})
+    print(f"prior: {args.output} ({meta['training']['steps']} steps, "
+          f"{meta['training']['seconds']:.0f} s on {meta['training']['device']})")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="reconbench",
@@ -194,6 +210,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--variable", default="thetao", help="variable name in both files")
     p.add_argument("-o", "--output", required=True, help="NetCDF file to write")
     p.set_defaults(func=cmd_reconstruct)
+
+    p = sub.add_parser("train", help="train the ReconMOST diffusion prior on a dataset")
+    p.add_argument("--preset", default="default", help="'default' (CPU-sized) or 'paper'")
+    p.add_argument("--dataset", default="synthetic", help="a dataset name from 'reconbench list'")
+    p.add_argument("--dataset-param", action="append", metavar="KEY=VALUE",
+                   help="a dataset parameter, e.g. resolution=4 (repeatable)")
+    p.add_argument("--steps", type=int, required=True, help="optimiser steps in all")
+    p.add_argument("--seed", type=int, default=0, help="seed of batches, timesteps and noise")
+    p.add_argument("-o", "--output", required=True, help="prior file to write (.pt)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from OUTPUT's .train-state.pt file")
+    p.add_argument("--save-every", type=int, default=500, help="steps between checkpoints")
+    p.add_argument("--batch-size", type=int, help="override the preset's batch size")
+    p.add_argument("--lr", type=float, help="override the preset's learning rate")
+    p.add_argument("--normalisation", choices=["paper", "anomaly"],
+                   help="override the preset's normalisation")
+    p.add_argument("--conditioning", choices=["on", "off"],
+                   help="override the preset's land-mask and climatology input channels")
+    p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu or cuda")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_train)
     return parser
 
 

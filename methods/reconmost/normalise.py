@@ -1,0 +1,109 @@
+"""Maps between fields in °C and the network's normalised fields, and its conditioning.
+
+Two normalisations (``kind``):
+
+- ``"paper"``: ReconMOST's fixed affine map for every level, land and sea
+  floor set to 0 °C first: x = 2 (T + 5) / 45 - 1; inverse
+  T = (x + 1) · 22.5 - 5 clamped to [-5, 40] °C.
+- ``"anomaly"``: per-level standardised anomalies from the train split's
+  monthly climatology: x = (T - C_month) / s_level, 0 off the ocean, s_level
+  the std of the level's train anomalies over the ocean (°C).
+
+The optional conditioning channels (``conditioning=True``) are, for a sample's
+calendar month, the level ocean masks (1 / 0) and that month's climatology in
+the paper's map: (2 · levels, H, W).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from reconbench.errors import InputError
+
+NORMALISATIONS = ("paper", "anomaly")
+
+
+def paper_forward(temperature: np.ndarray) -> np.ndarray:
+    """x = 2 (T + 5) / 45 - 1 (T in °C)."""
+    return 2.0 * (temperature + 5.0) / 45.0 - 1.0
+
+
+def paper_inverse(x: np.ndarray) -> np.ndarray:
+    """T = (x + 1) · 22.5 - 5, clamped to [-5, 40] °C."""
+    return np.clip((x + 1.0) * 22.5 - 5.0, -5.0, 40.0)
+
+
+@dataclass(frozen=True)
+class Normaliser:
+    """A normalisation fitted on a train split.
+
+    ``ocean`` (levels, H, W) bool; ``climatology`` (12, levels, H, W) °C, finite
+    everywhere on the ocean; ``level_std`` (levels,) °C (ones for ``paper``).
+    """
+
+    kind: str
+    ocean: np.ndarray
+    climatology: np.ndarray
+    level_std: np.ndarray
+    conditioning: bool
+
+    @classmethod
+    def fit(cls, kind: str, train: np.ndarray, months: np.ndarray, ocean: np.ndarray,
+            conditioning: bool) -> Normaliser:
+        """Fit on ``train`` (time, levels, H, W) °C, NaN off the ocean, and its
+        calendar ``months`` (time,) in 1..12."""
+        if kind not in NORMALISATIONS:
+            raise InputError(f"normalisation must be one of {NORMALISATIONS}, got {kind!r}")
+        known = np.isfinite(train)
+        filled = np.where(known, train, 0.0)
+        sums = np.stack([filled[months == m].sum(axis=0) for m in range(1, 13)])
+        counts = np.stack([known[months == m].sum(axis=0) for m in range(1, 13)])
+        # cells or months absent from the split take the mean over the months present
+        overall = sums.sum(axis=0) / np.maximum(counts.sum(axis=0), 1)
+        clim = np.where(counts > 0, sums / np.maximum(counts, 1), overall)
+        clim = np.where(ocean, clim, 0.0).astype(np.float32)
+        if kind == "anomaly":
+            anomaly = train - clim[months - 1]
+            level_std = np.array([np.nanstd(anomaly[:, k][:, ocean[k]])
+                                  for k in range(ocean.shape[0])])
+            level_std = np.where(level_std > 0, level_std, 1.0).astype(np.float32)
+        else:
+            level_std = np.ones(ocean.shape[0], dtype=np.float32)
+        return cls(kind, ocean, clim, level_std, conditioning)
+
+    @property
+    def n_cond(self) -> int:
+        """Number of conditioning channels."""
+        return 2 * self.ocean.shape[0] if self.conditioning else 0
+
+    @property
+    def clip(self) -> float | None:
+        """The natural clipping range of x̂₀: 1 for ``paper`` (its [-1, 1]), else none."""
+        return 1.0 if self.kind == "paper" else None
+
+    def encode(self, temperature: np.ndarray, months: np.ndarray) -> np.ndarray:
+        """(n, levels, H, W) °C (NaN allowed) -> normalised float32; NaN and land -> 0 °C
+        (``paper``) or anomaly 0 (``anomaly``)."""
+        t = np.where(self.ocean & np.isfinite(temperature), temperature, np.nan)
+        if self.kind == "paper":
+            return paper_forward(np.nan_to_num(t, nan=0.0)).astype(np.float32)
+        x = (t - self.climatology[months - 1]) / self.level_std[:, None, None]
+        return np.nan_to_num(x, nan=0.0).astype(np.float32)
+
+    def decode(self, x: np.ndarray, months: np.ndarray) -> np.ndarray:
+        """Normalised (n, levels, H, W) -> °C, NaN off the ocean."""
+        if self.kind == "paper":
+            t = paper_inverse(x)
+        else:
+            t = self.climatology[months - 1] + x * self.level_std[:, None, None]
+        return np.where(self.ocean, t, np.nan).astype(np.float32)
+
+    def cond(self, months: np.ndarray) -> np.ndarray | None:
+        """Conditioning channels (n, 2 · levels, H, W) float32 for calendar ``months``."""
+        if not self.conditioning:
+            return None
+        clim = paper_forward(self.climatology[months - 1])
+        mask = np.broadcast_to(self.ocean, clim.shape).astype(np.float32)
+        return np.concatenate([mask, clim], axis=1).astype(np.float32)

@@ -1,0 +1,247 @@
+"""ReconMOST: the schedule, the guided step, the network, training, checkpoints and a toy prior."""
+
+import math
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from reconbench.datasets.grid import Grid, regular_axes
+from reconbench.datasets.masks import MaskSpec
+from reconbench.datasets.source import DatasetSource
+from reconbench.errors import InputError
+from reconbench.methods import make_method
+from reconbench.methods.reconmost import checkpoint
+from reconbench.methods.reconmost.diffusion import (
+    linear_schedule,
+    posterior_mean,
+    predict_x0,
+    respace,
+    training_loss,
+)
+from reconbench.methods.reconmost.sampling import guidance_gain, guided_sample, mean_shift_step
+from reconbench.methods.reconmost.train import PRESETS, TrainConfig, train, unet_config
+from reconbench.methods.reconmost.unet import UNet, UNetConfig, count_parameters
+
+
+# -- the schedule and the guided step -------------------------------------------------------
+@pytest.mark.parametrize("t", [0, 1, 10, 500, 999])
+def test_schedule_matches_hand_computed_values(t):
+    s = linear_schedule()
+    betas = [1e-4 + (0.02 - 1e-4) * i / 999 for i in range(1000)]
+    abar = math.prod(1 - b for b in betas[: t + 1])
+    abar_prev = math.prod(1 - b for b in betas[:t])
+    assert s.alphas_cumprod[t] == pytest.approx(abar, rel=1e-10)
+    c0, ct = s.posterior_coefficients
+    assert c0[t] == pytest.approx(betas[t] * math.sqrt(abar_prev) / (1 - abar), rel=1e-10)
+    assert ct[t] == pytest.approx((1 - abar_prev) * math.sqrt(1 - betas[t]) / (1 - abar),
+                                  rel=1e-10)
+    assert s.reverse_variance[t] == pytest.approx(betas[t])
+
+
+def test_respacing_keeps_alpha_bar_and_the_full_count_is_the_identity():
+    s = linear_schedule()
+    r = respace(s, 50)
+    assert len(r) == 50 and r.timesteps[-1] == 999
+    np.testing.assert_allclose(r.alphas_cumprod, s.alphas_cumprod[r.timesteps], rtol=1e-12)
+    np.testing.assert_allclose(respace(s, 1000).betas, s.betas, rtol=1e-12)
+    # the respaced guidance gain compounds the merged steps' gains and stays below 1
+    np.testing.assert_allclose(guidance_gain(s, 4.0), 8.0 * s.betas, rtol=1e-9)
+    gain = guidance_gain(r, 4.0)
+    assert np.all(gain < 1) and np.all(gain >= 8.0 * s.betas[r.timesteps] * (1 - 1e-9))
+
+
+@pytest.mark.parametrize("noise", [False, True])
+@pytest.mark.parametrize("i", [3, 400, 999])
+def test_guided_step_equals_the_reconmost_formula(i, noise):
+    s = linear_schedule()
+    g = torch.Generator().manual_seed(i)
+    x_t, eps, y, z = (torch.randn(2, 3, 6, 7, generator=g, dtype=torch.float64)
+                      for _ in range(4))
+    mask = (torch.rand(2, 3, 6, 7, generator=g) < 0.3).double()
+    scale = 4.0
+    out = mean_shift_step(s, x_t, i, eps, y, mask, scale, noise=z if noise else None, clip=1.0)
+
+    # independently, in numpy with the betas written out
+    beta = np.linspace(1e-4, 0.02, 1000)
+    abar = np.cumprod(1 - beta)
+    a, a_prev = abar[i], abar[i - 1]
+    x, e, yy, m = (v.numpy() for v in (x_t, eps, y, mask))
+    x0 = np.clip((x - np.sqrt(1 - a) * e) / np.sqrt(a), -1, 1)
+    mu = beta[i] * np.sqrt(a_prev) / (1 - a) * x0 + (1 - a_prev) * np.sqrt(1 - beta[i]) / (
+        1 - a) * x
+    expected = mu + beta[i] * scale * 2 * m * (yy - x0)
+    if noise:
+        expected = expected + np.sqrt(beta[i]) * z.numpy()
+    np.testing.assert_allclose(out.numpy(), expected, rtol=1e-10, atol=1e-12)
+
+
+def test_soft_mask_spreads_a_point_with_the_paper_gaussian():
+    s = linear_schedule()
+    x_t, eps = torch.zeros(1, 2, 9, 9, dtype=torch.float64), torch.zeros(1, 2, 9, 9,
+                                                                         dtype=torch.float64)
+    y, mask = torch.zeros_like(x_t), torch.zeros_like(x_t)
+    y[0, 1, 4, 4], mask[0, 1, 4, 4] = 0.5, 1.0
+    shift = (mean_shift_step(s, x_t, 10, eps, y, mask, 1.0, soft_mask=True)
+             - mean_shift_step(s, x_t, 10, eps, y, mask, 0.0)) / s.betas[10]
+    i, j = np.meshgrid(np.arange(9) - 4, np.arange(9) - 4, indexing="ij")
+    kernel = np.where((abs(i) <= 2) & (abs(j) <= 2), np.exp(-(i ** 2 + j ** 2) / 2), 0)
+    np.testing.assert_allclose(shift[0, 1].numpy(), 2 * 0.5 * kernel, atol=1e-12)
+    assert shift[0, 0].abs().max() == 0
+
+
+class EchoModel(torch.nn.Module):
+    """A fixed 'network': ε̂ = 0.3 x_t + 0.1 sin(t) (deterministic, no weights)."""
+
+    def forward(self, x, t, cond=None):
+        return 0.3 * x + 0.1 * torch.sin(t.double())[:, None, None, None]
+
+
+def test_zero_scale_is_the_unguided_ancestral_sampler():
+    s = respace(linear_schedule(), 20)
+    g = torch.Generator().manual_seed(0)
+    y = torch.randn(2, 3, 5, 6, generator=g, dtype=torch.float64)
+    mask = (torch.rand(2, 3, 5, 6, generator=g) < 0.5).double()
+    guided = guided_sample(EchoModel(), s, y, mask, scale=0.0, fresh_noise=True, clip=None,
+                           generator=torch.Generator().manual_seed(1))
+    # the plain DDPM ancestral sampler, written out
+    gen = torch.Generator().manual_seed(1)
+    x = torch.randn(y.shape, generator=gen, dtype=torch.float64)
+    for i in range(len(s) - 1, -1, -1):
+        t = torch.full((2,), i)
+        eps = EchoModel()(x, torch.full((2,), int(s.timesteps[i])))
+        x_new = posterior_mean(s, predict_x0(s, x, t, eps), x, t)
+        z = torch.randn(y.shape, generator=gen, dtype=torch.float64)
+        x = x_new + (math.sqrt(s.betas[i]) * z if i > 0 else 0)
+    torch.testing.assert_close(guided, x)
+
+
+# -- the network ----------------------------------------------------------------------------
+def test_paper_preset_has_the_papers_parameter_count():
+    with torch.device("meta"):
+        model = UNet(unet_config(PRESETS["paper"], levels=42))
+    n = count_parameters(model)
+    assert 155e6 < n < 165e6, n  # 159.84 M
+    n_attention = sum(1 for m in model.modules() if type(m).__name__ == "AttentionBlock")
+    assert n_attention == 1  # the middle block only
+
+
+def test_paper_architecture_round_trips_the_en4_grid():
+    paper = PRESETS["paper"]
+    config = UNetConfig(in_channels=42, out_channels=42, model_channels=8,
+                        channel_mult=paper.channel_mult, num_res_blocks=1)
+    model = UNet(config)
+    torch.nn.init.normal_(model.out[-1].weight, std=0.01)  # not the zero-initialised output
+    with torch.no_grad():
+        out = model(torch.randn(1, 42, 173, 360), torch.tensor([999]))
+    assert out.shape == (1, 42, 173, 360) and torch.isfinite(out).all() and out.abs().max() > 0
+
+
+# -- a toy world: two smooth modes on a 16 x 32 grid with 2 levels --------------------------
+class ToySource(DatasetSource):
+    """Fields 10 + 5 k + a φ₁ + b φ₂ at level k, a and b standard normal per month."""
+
+    name = "toy"
+
+    def __init__(self, months: int = 240):
+        self.months = months
+        lat, lon = regular_axes(11.25)
+        ocean = np.ones((2, lat.size, lon.size), dtype=bool)
+        ocean[:, 6:9, 10:14] = False
+        self.grid = Grid(lat, lon, np.array([5.0, 100.0]), ocean, name="toy")
+
+    def _load_split(self, which):
+        rng = np.random.default_rng({"train": 0, "val": 1, "test": 2}[which])
+        lat, lon = np.deg2rad(self.grid.lat)[:, None], np.deg2rad(self.grid.lon)[None]
+        phi1, phi2 = np.cos(lat) * np.sin(lon), np.cos(lat) * np.cos(2 * lon + lat)
+        a, b = rng.standard_normal((2, self.months, 1, 1, 1))
+        base = (10 + 5 * np.arange(2))[None, :, None, None]
+        time = np.datetime64("2000-01-15") + np.arange(self.months) * np.timedelta64(30, "D")
+        return self.grid.field(base + a * phi1[None, None] + b * phi2[None, None], time)
+
+
+TINY = TrainConfig(model_channels=16, channel_mult=(1, 2), num_res_blocks=1,
+                   attention_resolutions=(), normalisation="anomaly", conditioning=False,
+                   lr=2e-3, batch_size=16, ema_decay=0.99, grad_clip=1.0)
+
+
+@pytest.fixture(scope="module")
+def toy_prior(tmp_path_factory):
+    path = tmp_path_factory.mktemp("prior") / "toy.pt"
+    train(ToySource(), replace(TINY, batch_size=8), path, steps=200, seed=0, progress=False)
+    return path
+
+
+def fixed_batch_loss(path, source):
+    model, normaliser, _ = checkpoint.load_prior(path)
+    field = source.split("val")
+    x0 = torch.from_numpy(normaliser.encode(field.values, field["time"].dt.month.values))
+    g = torch.Generator().manual_seed(0)
+    t = torch.randint(0, 1000, (x0.shape[0],), generator=g)
+    with torch.no_grad():
+        return training_loss(model, linear_schedule(), x0, t,
+                             torch.randn(x0.shape, generator=g)).item()
+
+
+def test_training_reduces_the_loss_and_resume_gives_identical_weights(tmp_path):
+    source, config = ToySource(months=24), replace(TINY, model_channels=8, batch_size=8)
+    straight, resumed = tmp_path / "a.pt", tmp_path / "b.pt"
+    train(source, config, straight, steps=2, seed=3, progress=False)
+    early = fixed_batch_loss(straight, source)
+    train(source, config, straight, steps=40, seed=3, progress=False, resume=True)
+    assert fixed_batch_loss(straight, source) < 0.7 * early
+
+    train(source, config, resumed, steps=20, seed=3, progress=False)
+    train(source, config, resumed, steps=40, seed=3, progress=False, resume=True)
+    a = checkpoint.load_file(checkpoint.state_path(straight))
+    b = checkpoint.load_file(checkpoint.state_path(resumed))
+    assert a["step"] == b["step"] == 40
+    for key in a["model"]:
+        torch.testing.assert_close(a["model"][key], b["model"][key], rtol=0, atol=0)
+        torch.testing.assert_close(a["ema"][key], b["ema"][key], rtol=0, atol=0)
+
+
+def test_corrupt_checkpoint_gives_a_clear_error_and_loading_is_weights_only(
+        toy_prior, tmp_path, monkeypatch):
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(toy_prior.read_bytes()[:5000])
+    with pytest.raises(InputError, match="truncated, corrupt.*reconbench train"):
+        checkpoint.load_prior(truncated)
+    calls = []
+    real_load = torch.load
+    monkeypatch.setattr(torch, "load", lambda *a, **k: calls.append(k) or real_load(*a, **k))
+    checkpoint.load_prior(toy_prior)
+    assert calls and all(k.get("weights_only") is True for k in calls)
+
+
+def test_a_prior_trained_on_another_grid_is_refused(toy_prior):
+    lat, lon = regular_axes(11.25)
+    other = Grid(lat, lon, np.array([5.0, 100.0]), np.ones((2, lat.size, lon.size), bool))
+    method = make_method("reconmost", checkpoint=str(toy_prior))
+    with pytest.raises(InputError, match="trained on grid toy.*reconbench train"):
+        method.fit(None, other)
+
+
+def toy_errors(method, source, missing_rate=0.9):
+    truth = source.split("test").isel(time=slice(0, 6))
+    guidance = MaskSpec("random", missing_rate, 0).build(source.grid, 6)
+    recon = method.reconstruct(truth.where(guidance)).values
+    err = (recon - truth.values) ** 2
+    evaluation = source.grid.ocean[None] & ~guidance
+    return err[guidance].mean(), err[evaluation].mean()
+
+
+def test_guidance_recovers_a_known_field_better_than_climatology(toy_prior):
+    source = ToySource()
+    train_field = source.split("train")
+    climatology = make_method("climatology").fit(train_field, source.grid)
+    _, clim_eval = toy_errors(climatology, source)
+    params = dict(checkpoint=str(toy_prior), steps=100, start="noise", strength=1.0,
+                  guidance="mean-shift", soft_mask=True, fresh_noise=True, members=2)
+    unguided = make_method("reconmost", scale=0.0, **params).fit(train_field, source.grid)
+    guided = make_method("reconmost", scale=1.0, **params).fit(train_field, source.grid)
+    unguided_obs, _ = toy_errors(unguided, source)
+    guided_obs, guided_eval = toy_errors(guided, source)
+    assert guided_obs < 0.5 * unguided_obs
+    assert guided_eval < 0.5 * clim_eval, (guided_eval, clim_eval)
