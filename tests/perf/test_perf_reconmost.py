@@ -1,0 +1,55 @@
+"""Cost of the ReconMOST network: one UNet forward and one guided reverse step.
+
+The `default` architecture (without its conditioning channels) on the quick
+suite's grid (16 levels, 45 x 90 at 4°),
+a batch of 4 fields, on the CPU.
+"""
+
+import pytest
+import torch
+
+from reconbench.methods.reconmost.diffusion import linear_schedule
+from reconbench.methods.reconmost.sampling import mean_shift_step
+from reconbench.methods.reconmost.train import PRESETS
+from reconbench.methods.reconmost.unet import UNet, UNetConfig
+
+BATCH, LEVELS, SHAPE = 4, 16, (45, 90)
+
+
+@pytest.fixture(scope="module")
+def model():
+    p = PRESETS["default"]
+    config = UNetConfig(in_channels=LEVELS, out_channels=LEVELS,
+                        model_channels=p.model_channels, channel_mult=p.channel_mult,
+                        num_res_blocks=p.num_res_blocks,
+                        attention_resolutions=p.attention_resolutions)
+    return UNet(config).eval()
+
+
+@pytest.fixture(scope="module")
+def inputs():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(BATCH, LEVELS, *SHAPE, generator=g)
+    mask = (torch.rand(BATCH, LEVELS, *SHAPE, generator=g) < 0.075).float()
+    return x, torch.randn(BATCH, LEVELS, *SHAPE, generator=g) * mask, mask
+
+
+def test_unet_forward(benchmark, model, inputs):
+    x, _, _ = inputs
+    t = torch.full((BATCH,), 500, dtype=torch.long)
+    with torch.no_grad():
+        benchmark.pedantic(model, args=(x, t), rounds=5)
+
+
+def test_guided_step(benchmark, model, inputs):
+    """ε from the network, then the paper's mean-shift step (s = 4, soft mask)."""
+    x, y, mask = inputs
+    schedule = linear_schedule()
+    t = torch.full((BATCH,), 500, dtype=torch.long)
+
+    def step():
+        with torch.no_grad():
+            eps = model(x, t)
+            return mean_shift_step(schedule, x, 500, eps, y, mask, 4.0, soft_mask=True)
+
+    benchmark.pedantic(step, rounds=5)
