@@ -18,6 +18,7 @@ def grids(draw):
         st.integers(2, 8))
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     floor = rng.integers(0, n_depth + 1, size=(n_lat, n_lon))  # wet levels per column
+    floor[0, 0] = max(floor[0, 0], 1)  # a grid needs at least one ocean cell
     ocean = np.arange(n_depth)[:, None, None] < floor[None]
     lat = np.linspace(-80, 80, n_lat)
     lon = np.linspace(0, 350, n_lon)
