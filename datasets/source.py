@@ -21,7 +21,7 @@ import numpy as np
 import xarray as xr
 
 from reconbench.datasets.grid import Grid
-from reconbench.errors import InputError
+from reconbench.errors import InputError, check_keywords
 
 SPLITS = ("train", "val", "test")
 
@@ -105,12 +105,7 @@ def source_class(name: str) -> Callable[..., DatasetSource]:
 def make_source(name: str, **params) -> DatasetSource:
     """Build the source ``name`` with keyword parameters, checking their names."""
     cls = source_class(name)
-    sig = inspect.signature(cls.__init__)
-    accepted = [p for p in sig.parameters if p != "self"]
-    unknown = sorted(set(params) - set(accepted))
-    if unknown:
-        raise InputError(f"unknown parameter(s) {', '.join(unknown)} for dataset {name!r}; "
-                         f"accepted: {', '.join(accepted) or 'none'}")
+    check_keywords(cls, params, f"dataset {name!r}")
     return cls(**params)
 
 

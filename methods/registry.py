@@ -18,7 +18,7 @@ import inspect
 import pkgutil
 from importlib.metadata import entry_points
 
-from reconbench.errors import InputError
+from reconbench.errors import InputError, check_keywords
 from reconbench.methods.base import Method
 
 ENTRY_POINT_GROUP = "reconbench.methods"
@@ -74,9 +74,5 @@ def method_class(name: str) -> type[Method]:
 def make_method(name: str, **params) -> Method:
     """Instantiate method ``name`` with keyword parameters, checking their names."""
     cls = method_class(name)
-    accepted = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
-    unknown = sorted(set(params) - set(accepted))
-    if unknown:
-        raise InputError(f"unknown parameter(s) {', '.join(unknown)} for method {name!r}; "
-                         f"accepted: {', '.join(accepted) or 'none'}")
+    check_keywords(cls, params, f"method {name!r}")
     return cls(**params)
