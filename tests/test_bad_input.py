@@ -12,12 +12,10 @@ Decisions documented here and in ``docs/scaleout.md``:
   ``linear`` refuse it, ``climatology`` does not need observations.
 """
 
-import subprocess
-import sys
-
 import numpy as np
 import pandas as pd
 import pytest
+from cli_process import assert_user_error, cli
 
 from reconbench.datasets.masks import MaskSpec
 from reconbench.datasets.source import make_source
@@ -35,18 +33,6 @@ test_years = 1
 [[methods]]
 name = "climatology"
 """
-
-
-def cli(*args):
-    return subprocess.run([sys.executable, "-m", "reconbench", *map(str, args)],
-                          capture_output=True, text=True, timeout=300)
-
-
-def assert_one_line_error(out, fragment):
-    assert out.returncode == 2, out.stderr
-    lines = out.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("reconbench: error: "), out.stderr
-    assert fragment in lines[0], lines[0]
 
 
 @pytest.fixture(scope="module")
@@ -130,7 +116,7 @@ def test_bad_file(files, tmp_path, spoil, how, extra, fragment):
     before = (folder / "recon.nc").read_bytes()
     out = cli("reconstruct", paths["obs"], "--train", paths["train"], "-m", "nearest", *extra,
               "-o", folder / "recon.nc")
-    assert_one_line_error(out, fragment)
+    assert_user_error(out, fragment)
     assert (folder / "recon.nc").read_bytes() == before
 
 
@@ -146,7 +132,7 @@ def test_unreadable_file(files, tmp_path, content):
     before = (folder / "recon.nc").read_bytes()
     out = cli("reconstruct", bad, "--train", folder / "train.nc", "-m", "nearest",
               "-o", folder / "recon.nc")
-    assert_one_line_error(out, "could not be read")
+    assert_user_error(out, "could not be read")
     assert (folder / "recon.nc").read_bytes() == before
 
 
@@ -179,7 +165,7 @@ def test_bad_suite(store, text, fragment):
     files = {p: p.read_bytes() for p in sorted((store / "res").rglob("*")) if p.is_file()}
     (store / "bad.toml").write_text(text)
     out = cli("run", store / "bad.toml", "--results", store / "res", "--no-progress")
-    assert_one_line_error(out, fragment)
+    assert_user_error(out, fragment)
     assert {p: p.read_bytes() for p in sorted((store / "res").rglob("*")) if p.is_file()} == files
 
 

@@ -1,11 +1,9 @@
 """The command line, run as a user would: real processes, real files, one-line errors."""
 
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 import xarray as xr
+from cli_process import assert_user_error, cli
 
 from reconbench.datasets.masks import MaskSpec
 from reconbench.datasets.source import make_source
@@ -25,19 +23,6 @@ name = "climatology"
 [[methods]]
 name = "linear"
 """
-
-
-def cli(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "reconbench", *map(str, args)],
-                          capture_output=True, text=True, cwd=cwd, timeout=300)
-
-
-def assert_user_error(out, *fragments):
-    assert out.returncode == 2, out.stderr
-    lines = out.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("reconbench: error: "), out.stderr
-    for fragment in fragments:
-        assert fragment in lines[0]
 
 
 def test_list():

@@ -11,6 +11,7 @@ from contextlib import contextmanager
 
 import pandas as pd
 import pytest
+from cli_process import cli
 from distributed import Client, LocalCluster
 
 from reconbench.benchmark.runner import run_suite
@@ -37,11 +38,6 @@ name = "nearest"
 N_CELLS = 8  # 2 methods x 2 rates x 2 seeds
 # the same suite with one more missing rate: 4 cells more
 EXTENDED = TINY.replace("[0.5, 0.9]", "[0.5, 0.9, 0.75]")
-
-
-def cli(*args, **kwargs):
-    return subprocess.run([sys.executable, "-m", "reconbench", *map(str, args)],
-                          capture_output=True, text=True, timeout=300, **kwargs)
 
 
 def assert_same_rows(a: pd.DataFrame, b: pd.DataFrame) -> None:
