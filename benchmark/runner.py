@@ -67,8 +67,8 @@ class Cell:
 def cells_of(suite: Suite) -> list[Cell]:
     """All cells of a suite, dataset by dataset, method by method."""
     return [Cell(suite, d, m, MaskSpec(kind, rate, seed, suite.mask_params.get(kind, {})))
-            for d in suite.datasets for m in suite.methods for kind in suite.mask_kinds
-            for rate in suite.missing_rates for seed in suite.seeds]
+            for d in suite.datasets for m in suite.methods if m.runs_on(d)
+            for kind in suite.mask_kinds for rate in suite.missing_rates for seed in suite.seeds]
 
 
 def sample_indices(n_available: int, n_samples: int) -> np.ndarray:

@@ -34,7 +34,6 @@ import fcntl
 import json
 import os
 import shutil
-import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -43,6 +42,7 @@ import pandas as pd
 import xarray as xr
 
 from reconbench.errors import InputError
+from reconbench.files import temporary_beside
 
 COLUMNS = ["suite", "dataset", "split", "method", "method_name", "params", "fitted_params",
            "mask_kind", "missing_rate", "seed", "mask_fallbacks", "sample", "time", "depth",
@@ -62,11 +62,9 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        os.close(fd)
+        tmp = temporary_beside(path)
     except OSError as exc:
         raise InputError(f"cannot write results to {str(path.parent)!r}: {exc.strerror}") from None
-    tmp = Path(tmp_name)
     try:
         write(tmp)
         with open(tmp, "rb") as fh:

@@ -21,6 +21,7 @@ default)::
     [[methods]]
     name = "linear"                # a registered method
     label = "linear"               # optional: the name in tables (default: name)
+    datasets = ["synthetic"]       # optional: only on these dataset labels (default: all)
     wrap_degrees = 60              # ... and its parameters
 
 Unknown keys are errors, so a typo never silently falls back to a default.
@@ -45,11 +46,20 @@ SUITE_KEYS = {"name", "description", "split", "samples", "seeds", "missing_rates
 
 @dataclass(frozen=True)
 class Component:
-    """A dataset or method: its registered name, a label and its parameters."""
+    """A dataset or method: its registered name, a label and its parameters.
+
+    ``datasets`` (methods only) restricts a method to the datasets with these
+    labels, e.g. a ReconMOST prior that exists for one grid; None: all.
+    """
 
     name: str
     label: str
     params: dict = field(default_factory=dict)
+    datasets: tuple[str, ...] | None = None
+
+    def runs_on(self, dataset: Component) -> bool:
+        """Whether this method component is to run on ``dataset``."""
+        return self.datasets is None or dataset.label in self.datasets
 
 
 @dataclass(frozen=True)
@@ -137,12 +147,19 @@ def parse_suite(text: str, origin: str = "suite") -> Suite:
             k in kinds and isinstance(v, dict) for k, v in mask_params.items()):
         raise ConfigError(f"{origin}: mask_params must hold one [mask_params.KIND] table per "
                           f"kind listed in mask_kinds, got {mask_params!r}")
+    datasets = _components(raw["datasets"], "datasets", origin)
+    methods = _components(raw["methods"], "methods", origin)
+    labels = {d.label for d in datasets}
+    for method in methods:
+        unknown = sorted(set(method.datasets or ()) - labels)
+        if unknown:
+            raise ConfigError(f"{origin}: method {method.label!r} names unknown dataset "
+                              f"label(s) {', '.join(unknown)} in 'datasets'; the suite's "
+                              f"datasets are {', '.join(sorted(labels))}")
     return Suite(
         name=str(raw["name"]), description=str(raw.get("description", "")), split=split,
         samples=samples, seeds=tuple(seeds), missing_rates=rates, mask_kinds=tuple(kinds),
-        mask_params=mask_params,
-        datasets=_components(raw["datasets"], "datasets", origin),
-        methods=_components(raw["methods"], "methods", origin), source_text=text)
+        mask_params=mask_params, datasets=datasets, methods=methods, source_text=text)
 
 
 def _list(value, key: str, origin: str) -> list:
@@ -156,12 +173,19 @@ def _components(tables, key: str, origin: str) -> tuple[Component, ...]:
     if not isinstance(tables, list) or not tables or not all(isinstance(t, dict) for t in tables):
         raise ConfigError(f"{origin}: {key} must be one or more [[{key}]] tables")
     components = []
+    reserved = ("name", "label", "datasets") if key == "methods" else ("name", "label")
     for table in tables:
         if "name" not in table:
             raise ConfigError(f"{origin}: every [[{key}]] table needs a 'name'")
-        params = {k: v for k, v in table.items() if k not in ("name", "label")}
-        components.append(Component(str(table["name"]), str(table.get("label", table["name"])),
-                                    params))
+        params = {k: v for k, v in table.items() if k not in reserved}
+        label = str(table.get("label", table["name"]))
+        only = table.get("datasets") if key == "methods" else None
+        if only is not None and (not isinstance(only, list) or not only
+                                 or not all(isinstance(x, str) for x in only)):
+            raise ConfigError(f"{origin}: 'datasets' of method {label!r} must be a non-empty "
+                              f"list of dataset labels, got {only!r}")
+        components.append(Component(str(table["name"]), label, params,
+                                    None if only is None else tuple(only)))
     labels = [c.label for c in components]
     duplicates = sorted({x for x in labels if labels.count(x) > 1})
     if duplicates:

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from reconbench.errors import InputError
+from reconbench.files import temporary_beside
 
 #: Sub-points per cell along each axis used to estimate a cell's land fraction.
 SAMPLES_PER_AXIS = 5
@@ -50,9 +50,9 @@ def save_npy_atomic(path: Path, array: np.ndarray) -> None:
     A reader never sees a half-written file, and an interrupted write leaves no file.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem, suffix=".tmp")
+    tmp = temporary_beside(path, prefix=path.stem)
     try:
-        with os.fdopen(fd, "wb") as f:
+        with open(tmp, "wb") as f:
             np.save(f, array)
         os.replace(tmp, path)
     except BaseException:

@@ -28,7 +28,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +40,7 @@ from reconbench.datasets.grid import DEFAULT_DEPTHS, Grid, regular_axes
 from reconbench.datasets.landmask import cache_dir, surface_ocean
 from reconbench.datasets.source import DatasetSource, register_source
 from reconbench.errors import InputError
+from reconbench.files import temporary_beside
 
 #: Bump whenever the generated numbers change, so stale cache files are not reused.
 GENERATOR_VERSION = 1
@@ -469,8 +469,7 @@ def _ar1(innovations: np.ndarray, previous: np.ndarray | None,
 def _write_series(path: Path, grid: Grid, n_months: int, seed: int) -> None:
     """Generate the series into ``path`` (a .npy file) through a temporary file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem, suffix=".tmp")
-    os.close(fd)
+    tmp = temporary_beside(path, prefix=path.stem)
     try:
         out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32,
                                         shape=(n_months, *grid.shape))

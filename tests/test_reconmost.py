@@ -20,7 +20,12 @@ from reconbench.methods.reconmost.diffusion import (
     respace,
     training_loss,
 )
-from reconbench.methods.reconmost.sampling import guidance_gain, guided_sample, mean_shift_step
+from reconbench.methods.reconmost.sampling import (
+    ddim_step,
+    guidance_gain,
+    guided_sample,
+    mean_shift_step,
+)
 from reconbench.methods.reconmost.train import PRESETS, TrainConfig, train, unet_config
 from reconbench.methods.reconmost.unet import UNet, UNetConfig, count_parameters
 
@@ -115,6 +120,52 @@ def test_zero_scale_is_the_unguided_ancestral_sampler():
         z = torch.randn(y.shape, generator=gen, dtype=torch.float64)
         x = x_new + (math.sqrt(s.betas[i]) * z if i > 0 else 0)
     torch.testing.assert_close(guided, x)
+
+
+@pytest.mark.parametrize("eta", [0.0, 0.7])
+@pytest.mark.parametrize("i", [5, 30])
+def test_ddim_step_equals_the_ddim_formula_plus_the_mean_shift(i, eta):
+    s = respace(linear_schedule(), 40)
+    g = torch.Generator().manual_seed(i)
+    x_t, eps, y, z = (torch.randn(2, 3, 6, 7, generator=g, dtype=torch.float64)
+                      for _ in range(4))
+    mask = (torch.rand(2, 3, 6, 7, generator=g) < 0.3).double()
+    out = ddim_step(s, x_t, i, eps, y, mask, 4.0, noise=z, clip=1.0, eta=eta)
+
+    # independently: ᾱ of the kept original timesteps, DDIM's update (Song et al. 2021,
+    # eq. 12) with ε recomputed from the clipped x̂₀, and the respaced mean-shift gain
+    beta = np.linspace(1e-4, 0.02, 1000)
+    abar = np.cumprod(1 - beta)
+    kept = np.unique(np.round(np.linspace(0, 999, 40)).astype(int))
+    a, a_prev = abar[kept[i]], abar[kept[i - 1]]
+    x, e, yy, m = (v.numpy() for v in (x_t, eps, y, mask))
+    x0 = np.clip((x - np.sqrt(1 - a) * e) / np.sqrt(a), -1, 1)
+    e = (x - np.sqrt(a) * x0) / np.sqrt(1 - a)
+    sigma = eta * np.sqrt((1 - a_prev) / (1 - a) * (1 - a / a_prev))
+    gain = 1 - np.prod(1 - 8 * beta[kept[i - 1] + 1: kept[i] + 1])
+    expected = (np.sqrt(a_prev) * x0 + np.sqrt(1 - a_prev - sigma ** 2) * e
+                + gain * m * (yy - x0) + sigma * z.numpy())
+    np.testing.assert_allclose(out.numpy(), expected, rtol=1e-10, atol=1e-12)
+
+
+def test_ddim_with_eta_zero_is_deterministic_given_its_start():
+    s = respace(linear_schedule(), 20)
+    g = torch.Generator().manual_seed(0)
+    y = torch.randn(2, 3, 5, 6, generator=g, dtype=torch.float64)
+    mask = (torch.rand(2, 3, 5, 6, generator=g) < 0.5).double()
+    start = torch.randn(2, 3, 5, 6, generator=g, dtype=torch.float64)
+
+    def run(seed, fresh_noise):
+        return guided_sample(EchoModel(), s, y, mask, sampler="ddim", eta=0.0, start=start,
+                             strength=0.5, fresh_noise=fresh_noise, clip=None,
+                             generator=torch.Generator().manual_seed(seed))
+    # fresh noise is drawn but scaled by η = 0: only the SDEdit start's noise matters
+    torch.testing.assert_close(run(1, True), run(1, False))
+    assert not torch.allclose(run(1, False), run(2, False))
+    with pytest.raises(InputError, match="sampler must be one of"):
+        guided_sample(EchoModel(), s, y, mask, sampler="euler")
+    with pytest.raises(InputError, match=r"eta must be in \[0, 1\]"):
+        guided_sample(EchoModel(), s, y, mask, sampler="ddim", eta=2.0)
 
 
 # -- the network ----------------------------------------------------------------------------

@@ -1,5 +1,8 @@
 """The runner end to end on a small synthetic ocean: rows, masks, no leaks, resume."""
 
+import os
+import stat
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -115,6 +118,16 @@ def test_metadata(store):
     assert meta["suite"] == "tiny" and meta["seeds"] == [0, 1]
     assert {"numpy", "xarray", "torch", "python"} <= set(meta["versions"])
     assert meta["grids"]["tiny"]["n_lat"] == 18 and len(meta["runs"]) == 1
+
+
+def test_written_files_get_the_usual_permissions(store):
+    # atomic writes go through mkstemp files (mode 0600); the store must still be
+    # readable like any file this process writes (0666 less the umask)
+    umask = os.umask(0)
+    os.umask(umask)
+    written = [store.root / "results.parquet", store.root / "results.csv",
+               store.root / "metadata.json", *store.cells_dir.iterdir()]
+    assert {stat.S_IMODE(p.stat().st_mode) for p in written} == {0o666 & ~umask}
 
 
 def test_rerun_skips_finished_cells(store):

@@ -2,6 +2,7 @@
 
 import pytest
 
+from reconbench.benchmark.runner import cells_of
 from reconbench.benchmark.suite import load_suite, parse_suite, shipped_suites
 from reconbench.errors import ConfigError
 
@@ -31,6 +32,21 @@ def test_parse_good_suite():
     assert parse_suite(GOOD.replace("0.925", "0.95")).config_hash != suite.config_hash
 
 
+def test_a_method_can_be_restricted_to_some_datasets():
+    text = GOOD + """datasets = ["coarse"]
+[[datasets]]
+name = "synthetic"
+label = "coarse"
+resolution = 8.0
+"""
+    suite = parse_suite(text)
+    assert suite.methods[1].datasets == ("coarse",) and suite.methods[1].params == {
+        "wrap_degrees": 0}
+    pairs = sorted({(c.dataset.label, c.method.label) for c in cells_of(suite)})
+    assert pairs == [("coarse", "linear"), ("coarse", "linear-nowrap"), ("synthetic", "linear")]
+    assert len(cells_of(suite)) == 3 * len(suite.missing_rates)
+
+
 def test_shipped_suites_parse():
     assert {"quick", "full"} <= set(shipped_suites())
     for name in shipped_suites():
@@ -47,6 +63,10 @@ def test_shipped_suites_parse():
     ("split = 'training'" + GOOD, "split must be one of"),
     (GOOD.replace('label = "linear-nowrap"', ""), "labels must be unique; repeated: linear"),
     ("name = ", "is not valid TOML"),
+    (GOOD + 'datasets = ["synthetic-2deg"]',
+     r"method 'linear-nowrap' names unknown dataset label\(s\) synthetic-2deg"),
+    (GOOD + 'datasets = "synthetic"',
+     "'datasets' of method 'linear-nowrap' must be a non-empty list"),
 ])
 def test_malformed_suites(text, message):
     with pytest.raises(ConfigError, match=message):

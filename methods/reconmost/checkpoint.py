@@ -16,7 +16,6 @@ state. Both load with ``torch.load(..., weights_only=True)``: no pickled code.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +23,7 @@ import torch
 
 from reconbench.datasets.grid import Grid
 from reconbench.errors import InputError
+from reconbench.files import temporary_beside
 from reconbench.methods.reconmost.diffusion import Schedule
 from reconbench.methods.reconmost.normalise import Normaliser
 from reconbench.methods.reconmost.unet import UNet, UNetConfig
@@ -53,8 +53,7 @@ def prior_metadata(grid: Grid, normaliser: Normaliser, schedule: Schedule,
 def atomic_save(obj: dict, path: Path) -> None:
     """torch.save through a temporary file in the same folder, then rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    os.close(fd)
+    tmp = temporary_beside(path, prefix=path.name)
     try:
         torch.save(obj, tmp)
         os.replace(tmp, path)

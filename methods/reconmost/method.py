@@ -57,6 +57,8 @@ class ReconMOST(Method):
     analysis_sigma : the analysis kernel's width in grid cells (lat / lon).
     analysis_sigma_levels : its width across depth levels.
     analysis_shrinkage : how strongly the analysis falls back to the prior mean.
+    sampler : ``ddpm`` (the paper's ancestral step, σ²_t = β_t) or ``ddim``.
+    eta : DDIM's noise level η in [0, 1] (0: deterministic given the start).
     members : ensemble size; the reconstruction is the ensemble mean.
     seed : seeds the sampler's noise (every call draws the same noise).
     device : ``auto`` (CUDA if available), ``cpu`` or ``cuda``.
@@ -69,7 +71,8 @@ class ReconMOST(Method):
                  fresh_noise: bool = True, clip: float | None = 5.0, start: str = "analysis",
                  strength: float = 0.4, analysis_sigma: float = 0.6,
                  analysis_sigma_levels: float = 4.0, analysis_shrinkage: float = 5e-4,
-                 members: int = 8, seed: int = 0, device: str = "auto"):
+                 sampler: str = "ddpm", eta: float = 0.0, members: int = 8, seed: int = 0,
+                 device: str = "auto"):
         self.checkpoint = checkpoint
         self.steps = steps
         self.guidance = guidance
@@ -82,6 +85,8 @@ class ReconMOST(Method):
         self.analysis_sigma = analysis_sigma
         self.analysis_sigma_levels = analysis_sigma_levels
         self.analysis_shrinkage = analysis_shrinkage
+        self.sampler = sampler
+        self.eta = eta
         self.members = members
         self.seed = seed
         self.device = device
@@ -134,6 +139,7 @@ class ReconMOST(Method):
             scale=float(self.scale), fresh_noise=bool(self.fresh_noise), clip=self.clip,
             soft_mask=bool(self.soft_mask), start=start,
             strength=float(self.strength) if start is not None else 1.0,
+            sampler=self.sampler, eta=float(self.eta),
             generator=torch.Generator().manual_seed(int(self.seed)))
         x = x.cpu().numpy().reshape(n, *values.shape)
         return np.stack([norm.decode(member, months) for member in x])
@@ -161,10 +167,11 @@ class ReconMOSTPaper(ReconMOST):
                  fresh_noise: bool = False, clip: float | None = 1.0, start: str = "noise",
                  strength: float = 1.0, analysis_sigma: float = 2.0,
                  analysis_sigma_levels: float = 1.0, analysis_shrinkage: float = 0.02,
-                 members: int = 1, seed: int = 0, device: str = "auto"):
+                 sampler: str = "ddpm", eta: float = 0.0, members: int = 1, seed: int = 0,
+                 device: str = "auto"):
         super().__init__(checkpoint, steps, guidance, scale, soft_mask, fresh_noise, clip, start,
                          strength, analysis_sigma, analysis_sigma_levels, analysis_shrinkage,
-                         members, seed, device)
+                         sampler, eta, members, seed, device)
 
 
 def _schedule_args(meta: dict) -> dict:

@@ -25,9 +25,18 @@ steps τ the step merges: the pull on the residual that those steps would have
 applied one after the other. It equals σ²_t · 2s for the full schedule and
 stays below 1 for long strides, where σ²_t · 2s would overshoot the
 observations and diverge.
+
+Samplers (``sampler=``): ``"ddpm"``, the paper's ancestral step with the
+fixed-large variance σ²_t = β_t; ``"ddim"`` (Song et al. 2021), which moves
+along the predicted noise instead of drawing most of it afresh,
+x_{t-1} = √ᾱ_{t-1} x̂₀ + √(1 - ᾱ_{t-1} - σ²) ε̂ + σ z with σ = η √β̃_t, and
+takes the same mean-shift pull (gain · M ⊙ (y - x̂₀)). With few respaced steps
+the ancestral step's large fresh noise dominates; DDIM's does not.
 """
 
 from __future__ import annotations
+
+from functools import partial
 
 import numpy as np
 import torch
@@ -45,6 +54,7 @@ from reconbench.methods.reconmost.diffusion import (
 )
 
 GUIDANCE_KINDS = ("mean-shift", "dps", "replace")
+SAMPLERS = ("ddpm", "ddim")
 
 
 def soft_mask_kernel() -> torch.Tensor:
@@ -95,6 +105,32 @@ def mean_shift_step(schedule: Schedule, x_t: torch.Tensor, i: int, eps: torch.Te
     return mu + reverse_variance(schedule, t, x_t).sqrt() * noise
 
 
+def ddim_step(schedule: Schedule, x_t: torch.Tensor, i: int, eps: torch.Tensor,
+              y: torch.Tensor, mask: torch.Tensor, scale: float, *,
+              noise: torch.Tensor | None = None, clip: float | None = 1.0,
+              soft_mask: bool = False, eta: float = 0.0) -> torch.Tensor:
+    """One guided DDIM step x_t -> x_{t-1} at schedule index ``i``:
+    √ᾱ_{t-1} x̂₀ + √(1 - ᾱ_{t-1} - σ²) ε̂ + gain · M ⊙ (y - x̂₀) + σ z, σ = η √β̃_t.
+
+    ε̂ is recomputed from the clipped x̂₀ so both terms describe the same x_t;
+    ``noise`` z is ignored when η = 0 and never added at the last step (i = 0).
+    """
+    t = torch.full((x_t.shape[0],), i, dtype=torch.long)
+    x0_hat = predict_x0(schedule, x_t, t, eps)
+    if clip is not None:
+        x0_hat = x0_hat.clamp(-clip, clip)
+    a, a_prev = schedule.alphas_cumprod[i], schedule.alphas_cumprod_prev[i]
+    eps = (x_t - np.sqrt(a) * x0_hat) / np.sqrt(1.0 - a)
+    sigma = eta * float(np.sqrt(schedule.posterior_variance[i]))
+    x_prev = np.sqrt(a_prev) * x0_hat + np.sqrt(max(1.0 - a_prev - sigma ** 2, 0.0)) * eps
+    if scale != 0:
+        gain = float(guidance_gain(schedule, scale)[i])
+        x_prev = x_prev + gain * smoothed_residual(x0_hat, y, mask, soft_mask)
+    if noise is None or i == 0 or sigma == 0:
+        return x_prev
+    return x_prev + sigma * noise
+
+
 def _model_eps(model, schedule: Schedule, x: torch.Tensor, i: int, cond) -> torch.Tensor:
     """ε̂ at schedule index ``i`` (the network sees the original timestep)."""
     t = torch.full((x.shape[0],), int(schedule.timesteps[i]), dtype=torch.long, device=x.device)
@@ -111,18 +147,25 @@ def guided_sample(model, schedule: Schedule, y: torch.Tensor, mask: torch.Tensor
                   cond: torch.Tensor | None = None, guidance: str = "mean-shift",
                   scale: float = 4.0, fresh_noise: bool = False, clip: float | None = 1.0,
                   soft_mask: bool = False, start: torch.Tensor | None = None,
-                  strength: float = 1.0, generator: torch.Generator | None = None,
+                  strength: float = 1.0, sampler: str = "ddpm", eta: float = 0.0,
+                  generator: torch.Generator | None = None,
                   progress: bool = False) -> torch.Tensor:
     """Run the reverse process; returns x₀ (batch, levels, H, W).
 
     ``start``: a first guess x₀ (normalised). With ``strength`` < 1 the process
     starts from it noised to schedule index round(strength · len) - 1 (SDEdit);
     otherwise from pure noise. ``fresh_noise`` adds σ_t z at every step but the
-    last (always on for ``dps`` and ``replace``, which are stochastic samplers).
+    last (always on for ``dps`` and ``replace``, which are stochastic samplers);
+    with ``sampler="ddim"`` it is scaled by η (``eta``).
     Deterministic for a given ``generator`` state.
     """
     if guidance not in GUIDANCE_KINDS:
         raise InputError(f"guidance must be one of {GUIDANCE_KINDS}, got {guidance!r}")
+    if sampler not in SAMPLERS:
+        raise InputError(f"sampler must be one of {SAMPLERS}, got {sampler!r}")
+    if sampler == "ddim" and not 0.0 <= eta <= 1.0:
+        raise InputError(f"eta must be in [0, 1], got {eta!r}")
+    step = mean_shift_step if sampler == "ddpm" else partial(ddim_step, eta=eta)
     if not 0.0 < strength <= 1.0:
         raise InputError(f"strength must be in (0, 1], got {strength!r}")
     device = y.device
@@ -140,14 +183,14 @@ def guided_sample(model, schedule: Schedule, y: torch.Tensor, mask: torch.Tensor
             with torch.no_grad():
                 eps = _model_eps(model, schedule, x, i, cond)
             noise = randn() if fresh_noise else None
-            x = mean_shift_step(schedule, x, i, eps, y, mask, scale, noise=noise, clip=clip,
-                                soft_mask=soft_mask)
+            x = step(schedule, x, i, eps, y, mask, scale, noise=noise, clip=clip,
+                     soft_mask=soft_mask)
         elif guidance == "dps":
-            x = _dps_step(model, schedule, x, i, y, mask, scale, cond, randn(), clip)
+            x = _dps_step(model, schedule, x, i, y, mask, scale, cond, randn(), clip, step)
         else:
             with torch.no_grad():
                 eps = _model_eps(model, schedule, x, i, cond)
-            x = mean_shift_step(schedule, x, i, eps, y, mask, 0.0, noise=randn(), clip=clip)
+            x = step(schedule, x, i, eps, y, mask, 0.0, noise=randn(), clip=clip)
             if scale > 0:
                 known = (y if i == 0 else
                          sdedit_start(schedule, y, i - 1, randn()))
@@ -156,8 +199,9 @@ def guided_sample(model, schedule: Schedule, y: torch.Tensor, mask: torch.Tensor
 
 
 def _dps_step(model, schedule: Schedule, x_t: torch.Tensor, i: int, y, mask, scale: float,
-              cond, noise: torch.Tensor, clip: float | None) -> torch.Tensor:
-    """The unguided step minus s ∇_{x_t} ‖M ⊙ (y - x̂₀(x_t))‖ (per sample)."""
+              cond, noise: torch.Tensor, clip: float | None, step=mean_shift_step
+              ) -> torch.Tensor:
+    """The unguided ``step`` minus s ∇_{x_t} ‖M ⊙ (y - x̂₀(x_t))‖ (per sample)."""
     with torch.enable_grad():
         x_in = x_t.detach().requires_grad_(True)
         eps = _model_eps(model, schedule, x_in, i, cond)
@@ -165,8 +209,7 @@ def _dps_step(model, schedule: Schedule, x_t: torch.Tensor, i: int, y, mask, sca
                             eps)
         norms = (mask * (y - x0_hat)).flatten(1).norm(dim=1)
         (grad,) = torch.autograd.grad(norms.sum(), x_in)
-    x_prev = mean_shift_step(schedule, x_t, i, eps.detach(), y, mask, 0.0, noise=noise,
-                             clip=clip)
+    x_prev = step(schedule, x_t, i, eps.detach(), y, mask, 0.0, noise=noise, clip=clip)
     return x_prev - scale * grad
 
 
