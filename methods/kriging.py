@@ -262,12 +262,13 @@ class Kriging(Method):
         self.obs_fits_, self.obs_fallbacks_, self.obs_subsampled_ = 0, 0, 0
         self.drift_fallbacks_ = 0
         self.rng_ = np.random.default_rng(self.seed)
+        if self.variant == "ordinary3d":  # each cell's level scale, (depth, lat, lon) in °C
+            scale = np.broadcast_to(self.level_scale_[:, None, None], ocean.shape)
         for t in range(values.shape[0]):
             if self.variant == "ordinary3d":
                 seen = np.isfinite(values[t]) & ocean
                 if not seen.any():  # no observation: the climatology stands
                     continue
-                scale = self.level_scale_[:, None, None] * np.ones(ocean.shape)
                 z = (values[t][seen] - out[t][seen]) / scale[seen]
                 out[t][ocean] += self._krige3d(seen, z, ocean) * scale[ocean]
                 continue
