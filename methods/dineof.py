@@ -24,7 +24,9 @@ iterations and across k, so each iteration costs O(M N k), not O(M N^2).
 Optionally (``filter_alpha`` > 0) the temporal covariance X^T X is filtered
 before each decomposition, C_f = F X^T X F^T with F = (I + alpha L)^n and L
 the second derivative in time (Alvera-Azcarate et al. 2009); the EOFs V_k are
-then the top eigenvectors of C_f and the filling X V_k V_k^T is unchanged.
+then the top eigenvectors of C_f, with amplitudes s_i = sqrt(eigenvalue), and
+the filling is X V_k D V_k^T, D = diag(s_i / |X v_i|) (the reference code's
+U = X V normalised, times S; D = I without the filter).
 
 Cost: each iteration sweeps X once, in cache-sized row chunks that are filled
 and added to the next X^T X in the same pass. X is held in float32 (the
@@ -174,7 +176,8 @@ def complete(x: np.ndarray, known: np.ndarray, fixed: np.ndarray | None, basis: 
     the current guess of the top right singular vectors V_k; each iteration
     refines it (:func:`refine`) and replaces the unknown entries by those of
     X V_k V_k^T, the rank-k truncation. ``filt`` (n + m, n + m) is the temporal
-    filter of the covariance, or None. Only the known entries of ``x`` and the
+    filter of the covariance, or None; with it the modes are weighted by their
+    amplitudes, X V_k D V_k^T (see :func:`refine`). Only the known entries of ``x`` and the
     guesses are read. Returns ``x`` and the refined basis.
 
     The matrix is swept once per iteration, in row chunks: each chunk is
