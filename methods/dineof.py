@@ -20,15 +20,38 @@ batch's columns have gaps). The truncated SVD is exact (eigh of the N x N
 Gram matrix) for up to 256 columns; for longer series it is tracked by block
 power iteration, one step per filling iteration, warm-started across
 iterations and across k, so each iteration costs O(M N k), not O(M N^2).
+
+Optionally (``filter_alpha`` > 0) the temporal covariance X^T X is filtered
+before each decomposition, C_f = F X^T X F^T with F = (I + alpha L)^n and L
+the second derivative in time (Alvera-Azcarate et al. 2009); the EOFs V_k are
+then the top eigenvectors of C_f, with amplitudes s_i = sqrt(eigenvalue), and
+the filling is X V_k D V_k^T, D = diag(s_i / |X v_i|) (the reference code's
+U = X V normalised, times S; D = I without the filter).
+
+Cost: each iteration sweeps X once, in cache-sized row chunks that are filled
+and added to the next X^T X in the same pass. X is held in float32 (the
+observations' precision): the relative rounding, 1e-7, is far below ``tol``;
+the Gram matrix is accumulated and decomposed in float64, and observed entries
+are returned exactly.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from reconbench.errors import InputError
 from reconbench.methods.base import Method
 from reconbench.methods.climatology import Climatology
 from reconbench.methods.registry import register_method
+
+DAYS_PER_MONTH = 365.25 / 12
+
+
+def month_number(times: np.ndarray) -> np.ndarray:
+    """Time in months since 1970 (float, mean months of 365.25 / 12 days) of
+    datetime64 ``times`` (N,)."""
+    seconds = np.asarray(times).astype("datetime64[s]").astype(np.float64)
+    return seconds / (86400.0 * DAYS_PER_MONTH)
 
 
 def cv_mask(known: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -44,6 +67,13 @@ def cv_mask(known: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 EXACT_MAX_COLUMNS = 256  # up to this many columns the SVD is exact (eigh of the Gram)
+CHUNK_ELEMENTS = 1 << 18  # rows are processed in chunks of about this many entries
+
+
+def row_chunks(n_rows: int, n_columns: int) -> list[slice]:
+    """Slices of about ``CHUNK_ELEMENTS`` entries over ``n_rows`` rows (cache-sized)."""
+    step = max(1, CHUNK_ELEMENTS // max(n_columns, 1))
+    return [slice(i, i + step) for i in range(0, n_rows, step)]
 
 
 def stack_product(x: np.ndarray, fixed: np.ndarray | None, v: np.ndarray) -> np.ndarray:
@@ -52,47 +82,137 @@ def stack_product(x: np.ndarray, fixed: np.ndarray | None, v: np.ndarray) -> np.
     return x @ v[:n] if fixed is None else x @ v[:n] + fixed @ v[n:]
 
 
+def laplacian_filter(times: np.ndarray, alpha: float, iterations: int) -> np.ndarray:
+    """The temporal filter F = (I + alpha L)^iterations, (N, N), for columns at ``times`` (N,).
+
+    L is the second derivative in time in flux form on the possibly irregular
+    ``times`` (any order, distinct, in months): (L c)_i = (f_{i+1/2} - f_{i-1/2})
+    / w_i with the flux f_{i+1/2} = (c_{i+1} - c_i) / (t_{i+1} - t_i) between
+    neighbours in time, no flux through the ends, and w_i the width between the
+    mid-points around t_i. The filter's length is about 2 pi sqrt(alpha *
+    iterations) months; the explicit steps are stable for alpha <= dt_min² / 2
+    (0.5 for monthly columns), checked here. Alvera-Azcarate, Barth, Sirjacobs, Lenartz
+    & Beckers (2009), "Enhancing temporal correlations in EOF expansions for the
+    reconstruction of missing data using DINEOF", Ocean Science 5, 475-485.
+    """
+    n = times.size
+    order = np.argsort(times)
+    t = times[order].astype(np.float64)
+    if np.any(np.diff(t) <= 0):
+        raise InputError("dineof temporal filter needs distinct column times; a batch month "
+                         "is also among the train columns (use train_months=0)")
+    if alpha > 0.5 * np.min(np.diff(t)) ** 2:
+        raise InputError(f"dineof filter_alpha must be at most half the square of the "
+                         f"smallest time step ({0.5 * np.min(np.diff(t)) ** 2:.3g} months²) "
+                         f"for a stable filter, got {alpha!r}")
+    edges = np.concatenate([[1.5 * t[0] - 0.5 * t[1]], (t[1:] + t[:-1]) / 2,
+                            [1.5 * t[-1] - 0.5 * t[-2]]])
+    flux = np.zeros((n + 1, n))  # row j: the flux through edge j as a function of c
+    gap = np.arange(n - 1)
+    flux[gap + 1, gap + 1] = 1.0 / np.diff(t)
+    flux[gap + 1, gap] = -1.0 / np.diff(t)
+    lap_sorted = (flux[1:] - flux[:-1]) / np.diff(edges)[:, None]
+    step = np.eye(n)
+    step[np.ix_(order, order)] += alpha * lap_sorted
+    return np.linalg.matrix_power(step, iterations)
+
+
+def gram(x: np.ndarray, fixed: np.ndarray | None, fixed_gram: np.ndarray | None,
+         x_gram: np.ndarray | None = None, cross: np.ndarray | None = None) -> np.ndarray:
+    """The Gram matrix (N, N) of X = [x | fixed], from ``x_gram`` = x^T x and
+    ``cross`` = x^T fixed when the caller has them (accumulated chunk by chunk)."""
+    if x_gram is None:
+        x_gram = np.zeros((x.shape[1],) * 2)
+        cross = None if fixed is None else np.zeros((x.shape[1], fixed.shape[1]))
+        for rows in row_chunks(*x.shape):
+            x_gram += x[rows].T @ x[rows]
+            if fixed is not None:
+                cross += x[rows].T @ fixed[rows]
+    if fixed is None:
+        return x_gram
+    return np.block([[x_gram, cross], [cross.T, fixed_gram]])
+
+
 def refine(x: np.ndarray, fixed: np.ndarray | None, basis: np.ndarray,
-           fixed_gram: np.ndarray | None = None) -> np.ndarray:
+           gram_now: np.ndarray | None, filt: np.ndarray | None
+           ) -> tuple[np.ndarray, np.ndarray | None]:
     """Top-k right singular vectors (N, k) of X = [x | fixed], k = basis.shape[1].
 
-    Exact (eigh of the N x N Gram matrix) up to ``EXACT_MAX_COLUMNS`` columns;
-    beyond, one block power step from ``basis``: V = orth(X^T orth(X V)).
-    ``fixed_gram`` is fixed^T fixed when the caller has it (it never changes).
+    With ``gram_now`` (X^T X, N x N), exact: the top eigenvectors of F X^T X F^T
+    (F the temporal filter ``filt``, or the identity when None). Without it, one
+    block power step from ``basis``: V = orth(F X^T orth(X F^T V)).
+
+    Also returns, with a filter, the amplitudes (k,) d_i = s_i / |X v_i| of the
+    modes, s_i² the eigenvalues of F X^T X F^T (the reference code's
+    U = X V normalised, times S); None without a filter (d = 1).
     """
     k = basis.shape[1]
-    if x.shape[1] + (0 if fixed is None else fixed.shape[1]) <= EXACT_MAX_COLUMNS:
-        gram = x.T @ x
-        if fixed is not None:
-            cross = x.T @ fixed
-            fixed_gram = fixed.T @ fixed if fixed_gram is None else fixed_gram
-            gram = np.block([[gram, cross], [cross.T, fixed_gram]])
-        return np.linalg.eigh(gram)[1][:, -k:]
-    q = np.linalg.qr(stack_product(x, fixed, basis))[0]
-    z = x.T @ q if fixed is None else np.vstack([x.T @ q, fixed.T @ q])
-    return np.linalg.qr(z)[0]
+    if gram_now is not None:
+        cov = gram_now if filt is None else filt @ gram_now @ filt.T
+        eigenvalues, vectors = np.linalg.eigh(cov)
+        v = vectors[:, -k:]
+        if filt is None:
+            return v, None
+        s2, xv2 = eigenvalues[-k:], np.einsum("ik,ij,jk->k", v, gram_now, v)
+    else:
+        start = basis if filt is None else filt.T @ basis
+        q = np.linalg.qr(stack_product(x, fixed, start))[0]
+        z = x.T @ q if fixed is None else np.vstack([x.T @ q, fixed.T @ q])
+        v = np.linalg.qr(z if filt is None else filt @ z)[0]
+        if filt is None:
+            return v, None
+        s2 = np.sum(stack_product(x, fixed, filt.T @ v) ** 2, axis=0)  # v^T F X^T X F^T v
+        xv2 = np.sum(stack_product(x, fixed, v) ** 2, axis=0)
+    return v, np.sqrt(np.maximum(s2, 0.0) / np.maximum(xv2, 1e-30))
 
 
 def complete(x: np.ndarray, known: np.ndarray, fixed: np.ndarray | None, basis: np.ndarray,
-             tol: float, max_iter: int) -> tuple[np.ndarray, np.ndarray]:
+             tol: float, max_iter: int, filt: np.ndarray | None = None
+             ) -> tuple[np.ndarray, np.ndarray]:
     """Iterate rank-k SVD filling of the entries of ``x`` (M, n) that are not ``known``.
 
     ``x`` holds the current guesses at the unknown entries (updated in place).
     ``fixed`` (M, m) are complete extra columns, or None. ``basis`` (n + m, k) is
     the current guess of the top right singular vectors V_k; each iteration
     refines it (:func:`refine`) and replaces the unknown entries by those of
-    X V_k V_k^T, the rank-k truncation. Only the known entries of ``x`` and the
+    X V_k V_k^T, the rank-k truncation. ``filt`` (n + m, n + m) is the temporal
+    filter of the covariance, or None; with it the modes are weighted by their
+    amplitudes, X V_k D V_k^T (see :func:`refine`). Only the known entries of ``x`` and the
     guesses are read. Returns ``x`` and the refined basis.
+
+    The matrix is swept once per iteration, in row chunks: each chunk is
+    filled, and (exact case) its contribution to the next X^T X is added while
+    it is in cache.
     """
     n = x.shape[1]
-    missing = ~known
-    fixed_gram = None if fixed is None else fixed.T @ fixed
+    n_columns = n + (0 if fixed is None else fixed.shape[1])
+    exact = n_columns <= EXACT_MAX_COLUMNS
+    fixed_gram = None if fixed is None else (fixed.T @ fixed).astype(np.float64)
+    gram_now = gram(x, fixed, fixed_gram) if exact else None
+    known_part = sum(float(np.vdot(x[rows], x[rows] * known[rows]))  # |X_known|², fixed
+                     for rows in row_chunks(*x.shape))
     for _ in range(max_iter):
-        basis = refine(x, fixed, basis, fixed_gram)
-        new = (stack_product(x, fixed, basis) @ basis[:n].T)[missing]
-        change = np.linalg.norm(new - x[missing]) / max(np.linalg.norm(new), 1e-12)
-        x[missing] = new
-        if change < tol:
+        basis, amplitude = refine(x, fixed, basis, gram_now, filt)
+        work = basis.astype(x.dtype)  # products in the matrix's precision
+        scaled = work if amplitude is None else work * amplitude.astype(x.dtype)
+        x_gram = np.zeros((n, n)) if exact else None
+        cross = np.zeros((n, n_columns - n)) if exact and fixed is not None else None
+        step2, new2 = 0.0, -known_part
+        for rows in row_chunks(*x.shape):
+            old = x[rows]
+            new = stack_product(old, None if fixed is None else fixed[rows], scaled) @ work[:n].T
+            np.copyto(new, old, where=known[rows])  # the known entries stay
+            step = new - old
+            step2 += float(np.vdot(step, step))
+            new2 += float(np.vdot(new, new))
+            x[rows] = new
+            if exact:
+                x_gram += new.T @ new
+                if fixed is not None:
+                    cross += new.T @ fixed[rows]
+        if exact:
+            gram_now = gram(x, fixed, fixed_gram, x_gram, cross)
+        if np.sqrt(step2) / max(np.sqrt(max(new2, 0.0)), 1e-12) < tol:
             break
     return x, basis
 
@@ -105,35 +225,45 @@ def grow(basis: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 def dineof(values: np.ndarray, known: np.ndarray, fixed=None, max_modes: int = 30,
            tol: float = 1e-3, max_iter: int = 100,
-           rng: np.random.Generator | None = None) -> tuple[np.ndarray, dict]:
+           rng: np.random.Generator | None = None, filter_alpha: float = 0.0,
+           filter_iterations: int = 3, times: np.ndarray | None = None
+           ) -> tuple[np.ndarray, dict]:
     """Complete ``values`` (M, n), trusted where ``known``, by DINEOF.
 
-    Returns the completed matrix (known entries unchanged) and a record:
-    ``modes`` (the chosen k), ``cv_errors`` (RMS error on the cross-validation
-    entries for k = 1, 2, ...), ``n_cv`` (their number).
+    ``fixed`` (M, m) are complete extra columns, or None. With ``filter_alpha``
+    > 0 the temporal covariance is filtered (:func:`laplacian_filter`) before
+    each EOF decomposition; ``times`` (n + m,) are the columns' times in months
+    (None: 0, 1, 2, ...). Returns the completed matrix (known entries
+    unchanged) and a record: ``modes`` (the chosen k), ``cv_errors`` (RMS error
+    on the cross-validation entries for k = 1, 2, ...), ``n_cv`` (their number).
     """
     rng = rng or np.random.default_rng(0)
     n_columns = values.shape[1] + (0 if fixed is None else fixed.shape[1])
+    times = np.arange(n_columns, dtype=float) if times is None else np.asarray(times, float)
+    filt = (laplacian_filter(times, filter_alpha, filter_iterations)
+            if filter_alpha > 0 and filter_iterations > 0 and n_columns > 1 else None)
     k_max = min(max_modes, n_columns - 1, values.shape[0] - 1)
     if k_max < 1:  # a single column: no EOF to learn, the mean (zero anomaly) stands
         return np.where(known, values, 0.0), {"modes": 0, "cv_errors": [], "n_cv": 0}
     cv = cv_mask(known, rng)
     fit_known = known & ~cv
-    x = np.where(fit_known, values, 0.0)
+    fixed = None if fixed is None else np.asarray(fixed, np.float32)
+    x = np.where(fit_known, values, 0.0).astype(np.float32)  # float32: see the module
     basis = np.zeros((n_columns, 0))
     errors, best, rises = [], (x.copy(), basis), 0
     for k in range(1, k_max + 1):
-        x, basis = complete(x, fit_known, fixed, grow(basis, rng), tol, max_iter)
+        x, basis = complete(x, fit_known, fixed, grow(basis, rng), tol, max_iter, filt)
         errors.append(float(np.sqrt(np.mean((x[cv] - values[cv]) ** 2))) if cv.any() else 0.0)
         if errors[-1] <= min(errors):
             best = (x.copy(), basis)
         rises = rises + 1 if k > 1 and errors[-1] > errors[-2] else 0
         if rises == 3 or not cv.any():
             break
-    x = np.where(known, values, best[0])  # the cross-validation entries go back in
-    x, _ = complete(x, known, fixed, best[1], tol, max_iter)
-    return x, {"modes": best[1].shape[1], "cv_errors": [round(e, 6) for e in errors],
-               "n_cv": int(cv.sum())}
+    x = np.where(known, values, best[0]).astype(np.float32)  # the CV entries go back in
+    x, _ = complete(x, known, fixed, best[1], tol, max_iter, filt)
+    record = {"modes": best[1].shape[1], "cv_errors": [round(e, 6) for e in errors],
+              "n_cv": int(cv.sum())}
+    return np.where(known, values, x), record
 
 
 @register_method("dineof")
@@ -152,19 +282,33 @@ class Dineof(Method):
     tol : relative change of the missing entries that ends the iterations.
     max_iter : iterations per number of modes at most.
     seed : seeds the cross-validation draw.
+    filter_alpha : strength of the temporal filter of the covariance
+        (Alvera-Azcarate et al. 2009), in months², 0 to 0.5; 0 (the default)
+        switches it off.
+    filter_iterations : steps of the filter (its length is about
+        2 pi sqrt(filter_alpha * filter_iterations) months).
     """
 
     def __init__(self, max_modes: int = 30, train_months: int = 120, standardize: bool = True,
-                 tol: float = 1e-3, max_iter: int = 40, seed: int = 0):
+                 tol: float = 1e-3, max_iter: int = 40, seed: int = 0,
+                 filter_alpha: float = 0.0, filter_iterations: int = 3):
         self.max_modes = max_modes
         self.train_months = train_months
         self.standardize = standardize
         self.tol = tol
         self.max_iter = max_iter
         self.seed = seed
+        self.filter_alpha = filter_alpha
+        self.filter_iterations = filter_iterations
 
     def fit(self, train, grid):
         super().fit(train, grid)
+        if not 0.0 <= self.filter_alpha <= 0.5:
+            raise InputError(f"dineof filter_alpha must be between 0 and 0.5 (months²), got "
+                             f"{self.filter_alpha!r}")
+        if int(self.filter_iterations) != self.filter_iterations or self.filter_iterations < 0:
+            raise InputError(f"dineof filter_iterations must be a whole number >= 0, got "
+                             f"{self.filter_iterations!r}")
         self.background_ = Climatology().fit(train, grid).climatology_
         months = train["time"].dt.month.values
         # anomalies of the last train months (at least a year, for the level scales),
@@ -178,10 +322,11 @@ class Dineof(Method):
                                  if (level_of_row == k).any() else 1.0
                                  for k in range(grid.depth.size)])
             self.row_scale_ = np.maximum(level_sd, 1e-6)[level_of_row]
-        self.fixed_ = None
+        self.fixed_, self.fixed_times_ = None, np.zeros(0)
         if self.train_months > 0:
             fixed = anomalies[:, -self.train_months:]
-            self.fixed_ = fixed.astype(np.float64) / self.row_scale_[:, None]
+            self.fixed_ = (fixed / self.row_scale_[:, None]).astype(np.float32)
+            self.fixed_times_ = month_number(train["time"].values[last][-self.train_months:])
         self.record_ = {}
         return self
 
@@ -194,8 +339,10 @@ class Dineof(Method):
         background = self.background_[obs["time"].dt.month.values - 1].astype(np.float64)
         anomalies = (obs.values - background)[:, ocean].T / self.row_scale_[:, None]
         known = np.isfinite(anomalies)
+        times = np.concatenate([month_number(obs["time"].values), self.fixed_times_])
         filled, self.record_ = dineof(anomalies, known, self.fixed_,
                                       self.max_modes, self.tol, self.max_iter,
-                                      np.random.default_rng(self.seed))
+                                      np.random.default_rng(self.seed), self.filter_alpha,
+                                      int(self.filter_iterations), times)
         background[:, ocean] += (filled * self.row_scale_[:, None]).T
         return obs.copy(data=np.where(ocean, background, np.nan).astype(np.float32))

@@ -5,8 +5,9 @@ import pytest
 from test_oi import series, surface_grid
 
 import reconbench.methods.dineof as dineof_module
+from reconbench.errors import InputError
 from reconbench.methods import make_method
-from reconbench.methods.dineof import complete, cv_mask, dineof
+from reconbench.methods.dineof import complete, cv_mask, dineof, laplacian_filter
 
 
 def low_rank(rng, m=600, n=40, rank=3, noise=0.01):
@@ -71,6 +72,70 @@ def test_method_uses_train_columns_and_records_its_choice():
     assert np.sqrt(np.mean((out - truth)[~seen] ** 2)) < 0.05 * truth.std()
     record = method.fitted_params()
     assert record["train_columns"] == 36 and record["last_reconstruction"]["modes"] >= 3
+    # the temporal filter orders batch and train columns in time; here the batch follows
+    later = grid.field(obs.values, train["time"].values[-1]
+                       + np.arange(1, 5) * np.timedelta64(30, "D"))
+    off = make_method("dineof", train_months=36, filter_alpha=0.0).fit(train, grid)
+    default = make_method("dineof", train_months=36).fit(train, grid)
+    np.testing.assert_array_equal(off.reconstruct(later).values,
+                                  default.reconstruct(later).values)
+    filtered = make_method("dineof", train_months=36, filter_alpha=0.1).fit(train, grid)
+    assert np.isfinite(filtered.reconstruct(later).values).all()
+    with pytest.raises(InputError, match="distinct column times"):
+        filtered.reconstruct(obs)  # the batch's months are the train's first months
     alone = make_method("dineof", train_months=0).fit(train, grid)
     assert np.isfinite(alone.reconstruct(obs).values).all()
     assert alone.fitted_params()["train_columns"] == 0
+
+
+def smooth_modes_plus_noise(rng, m=400, n=120, noise=1.0):
+    """Rank 3 with temporal modes of 60, 36 and 24 months, plus white noise."""
+    t = np.arange(n)
+    v = np.stack([np.sin(2 * np.pi * t / p + rng.uniform(0, 6)) for p in (60, 36, 24)], axis=1)
+    clean = (rng.standard_normal((m, 3)) * [3.0, 2.0, 1.5]) @ v.T
+    return clean, clean + noise * rng.standard_normal((m, n))
+
+
+@pytest.mark.parametrize("exact_max_columns", [256, 0])  # exact SVD, block power iteration
+def test_temporal_filter_reconstructs_smooth_modes_better_and_is_off_at_alpha_zero(
+        monkeypatch, exact_max_columns):
+    monkeypatch.setattr(dineof_module, "EXACT_MAX_COLUMNS", exact_max_columns)
+    rng = np.random.default_rng(0)
+    clean, noisy = smooth_modes_plus_noise(rng)
+    known = rng.random(noisy.shape) < 0.3
+    values = np.where(known, noisy, np.nan)
+
+    def run(**filter_params):
+        filled, _ = dineof(values, known, max_modes=8, tol=1e-4, max_iter=200,
+                           rng=np.random.default_rng(1), **filter_params)
+        return filled
+
+    plain = run()
+    np.testing.assert_array_equal(run(filter_alpha=0.0, filter_iterations=3), plain)
+    filtered = run(filter_alpha=0.1, filter_iterations=3)
+
+    def rms(filled):
+        return np.sqrt(np.mean((filled - clean)[~known] ** 2))
+
+    assert rms(filtered) < 0.95 * rms(plain)  # 8.6 % better on this case
+    np.testing.assert_array_equal(filtered[known], noisy[known])
+
+
+def test_laplacian_filter_smooths_in_time_order_and_keeps_constants():
+    times = np.array([0.0, 1.0, 2.0, 4.0, 5.0, 9.0])
+    filt = laplacian_filter(times, 0.2, 3)
+    np.testing.assert_allclose(filt.sum(axis=1), 1.0)  # no flux out: a constant stays
+    np.testing.assert_array_equal(laplacian_filter(times, 0.0, 3), np.eye(times.size))
+    order = np.array([3, 0, 5, 1, 4, 2])  # columns in any order: the same filter, permuted
+    np.testing.assert_allclose(laplacian_filter(times[order], 0.2, 3),
+                               filt[np.ix_(order, order)], atol=1e-15)
+    one_step = laplacian_filter(times, 0.2, 1)
+    # interior point 1 (neighbours 1 month away, mid-points 1 month apart): 0.2, 0.6, 0.2
+    np.testing.assert_allclose(one_step[1, :3], [0.2, 0.6, 0.2])
+    with pytest.raises(InputError, match="filter_alpha"):
+        make_method("dineof", filter_alpha=0.7).fit(*_tiny_train())
+
+
+def _tiny_train():
+    grid = surface_grid()
+    return series(grid, np.zeros((12, *grid.shape))), grid

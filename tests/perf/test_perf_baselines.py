@@ -4,7 +4,7 @@ Each case fits once (not timed), then times one ``reconstruct`` of a batch at
 92.5 % missing (random masks) and records the peak resident memory in the
 benchmark's ``extra_info``. Grids: the default 2° x 16 levels, 4° x 16 levels,
 and the EN4-like 1° x 42 levels; DINEOF also on 120 months of the 2° grid
-(without train columns).
+(without train columns); kriging's universal and 3-D variants on the 4° grid.
 """
 
 import numpy as np
@@ -23,9 +23,13 @@ SOURCES = {
                      test_years=1),
 }
 CASES = [(method, grid, 1) for method in ("oi", "kriging", "dineof")
-         for grid in ("4deg", "2deg", "1deg-42L")] + [("dineof", "2deg", 120)]
+         for grid in ("4deg", "2deg", "1deg-42L")] + [("dineof", "2deg", 120)] + [
+    (variant, "4deg", 1) for variant in ("kriging-universal", "kriging-ordinary3d")]
 #: A 120-month batch is its own long record: DINEOF runs on it alone there.
 PARAMS = {("dineof", 120): {"train_months": 0}}
+#: Case names that are a method with a variant (3-D kriging: smaller tiles, see the docs).
+VARIANTS = {"kriging-universal": ("kriging", {"variant": "universal"}),
+            "kriging-ordinary3d": ("kriging", {"variant": "ordinary3d", "tile": 8})}
 
 _sources = {}
 
@@ -39,8 +43,9 @@ def source(label):
 @pytest.mark.parametrize(("method_name", "grid_label", "months"), CASES)
 def test_reconstruct(benchmark, method_name, grid_label, months):
     src = source(grid_label)
-    params = PARAMS.get((method_name, months), {})
-    method = make_method(method_name, **params).fit(src.split("train"), src.grid)
+    name, params = VARIANTS.get(method_name, (method_name, {}))
+    params = params | PARAMS.get((method_name, months), {})
+    method = make_method(name, **params).fit(src.split("train"), src.grid)
     truth = src.split("test").isel(time=slice(0, months)).load()
     obs = observe(truth, MaskSpec("random", 0.925, 0).build(src.grid, months))
     with PeakMemory() as memory:
