@@ -143,6 +143,7 @@ def cmd_reconstruct(args) -> None:
 
 def cmd_train(args) -> None:
     from reconbench.datasets.source import make_source
+    from reconbench.methods.reconmost.distributed import Ranks
     from reconbench.methods.reconmost.train import preset, train
 
     params = _key_values(args.dataset_param, "--dataset-param")
@@ -153,8 +154,11 @@ def cmd_train(args) -> None:
                  seed=args.seed, resume=args.resume, save_every=args.save_every,
                  device=args.device, progress=not args.no_progress,
                  dataset_spec={"name": args.dataset, "params": params})
-    print(f"prior: {args.output} ({meta['training']['steps']} steps, "
-          f"{meta['training']['seconds']:.0f} s on {meta['training']['device']})")
+    training = meta["training"]
+    if Ranks.from_env().is_main:  # under torchrun, once
+        processes = f", {training['world_size']} processes" if training["world_size"] > 1 else ""
+        print(f"prior: {args.output} ({training['steps']} steps, {training['seconds']:.0f} s on "
+              f"{training['device']}{processes})")
 
 
 def build_parser() -> argparse.ArgumentParser:

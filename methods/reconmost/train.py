@@ -11,6 +11,12 @@ Each step draws ``batch_size`` training months, timesteps uniform in 0..T-1 and
 noise, all from one seeded ``torch.Generator``; the loss is the ε MSE; AdamW,
 gradient-norm clipping and an EMA of the weights (decay min(d, (1 + n) / (10 + n))
 after n steps). Runs on CUDA when available, else on the CPU.
+
+On several CPUs or GPUs, torchrun starts one process each and they train
+data-parallel, each computing its share of the same global batch, with the same
+result up to float rounding (:mod:`~reconbench.methods.reconmost.distributed`)::
+
+    torchrun --standalone --nproc_per_node 4 -m reconbench train --preset default ...
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from reconbench.methods.reconmost.checkpoint import (
     state_path,
 )
 from reconbench.methods.reconmost.diffusion import linear_schedule, training_loss
+from reconbench.methods.reconmost.distributed import process_group
 from reconbench.methods.reconmost.normalise import Normaliser
 from reconbench.methods.reconmost.unet import UNet, UNetConfig, count_parameters
 
@@ -111,76 +118,95 @@ def train(source: DatasetSource, config: TrainConfig, output: str | Path, *, ste
           seed: int = 0, resume: bool = False, save_every: int = 500, device: str = "auto",
           progress: bool = True, dataset_spec: dict | None = None) -> dict:
     """Train for ``steps`` optimiser steps in all (counting resumed ones); returns the
-    prior's metadata. The prior is written to ``output`` at every save."""
+    prior's metadata. The prior is written to ``output`` at every save.
+
+    Under torchrun (``WORLD_SIZE`` > 1) the processes train one network data-parallel
+    (:mod:`~reconbench.methods.reconmost.distributed`): each computes
+    ``batch_size / world_size`` samples of the global batch of ``batch_size``, and
+    rank 0 alone writes the files and shows the progress bar.
+    """
     output = Path(output)
-    dev = pick_device(device)
-    grid = source.grid
-    normaliser, data, months = training_data(source, config)
-    cond_by_month = (torch.from_numpy(normaliser.cond(np.arange(1, 13)))
-                     if config.conditioning else None)
-    schedule = linear_schedule()
-    net_config = unet_config(config, grid.depth.size)
-    with torch.random.fork_rng(devices=[]):  # seeded initial weights, global state untouched
-        torch.manual_seed(seed)
-        model = UNet(net_config).to(dev)
-    ema = UNet(net_config).to(dev)
-    ema.load_state_dict(model.state_dict())
-    ema.requires_grad_(False)
-    optimiser = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=0.0)
-    generator = torch.Generator().manual_seed(seed)
-    step, seconds = 0, 0.0
-    run = {"preset_config": {k: list(v) if isinstance(v, tuple) else v
-                             for k, v in asdict(config).items()},
-           "seed": seed, "dataset": dataset_spec or {"name": source.name,
-                                                     "params": source.get_params()}}
-    if resume:
-        state = load_file(state_path(output))
-        if state["metadata"]["training"]["run"] != run:
-            raise InputError(f"cannot resume from {str(state_path(output))!r}: it was started "
-                             f"with other settings ({state['metadata']['training']['run']})")
-        model.load_state_dict(state["model"])
-        ema.load_state_dict(state["ema"])
-        optimiser.load_state_dict(state["optimizer"])
-        generator.set_state(state["generator"])
-        step, seconds = int(state["step"]), float(state["seconds"])
+    with process_group(pick_device(device)) as (ranks, dev):
+        share = ranks.batch_slice(config.batch_size)
+        grid = source.grid
+        normaliser, data, months = training_data(source, config)
+        cond_by_month = (torch.from_numpy(normaliser.cond(np.arange(1, 13)))
+                         if config.conditioning else None)
+        schedule = linear_schedule()
+        net_config = unet_config(config, grid.depth.size)
+        with torch.random.fork_rng(devices=[]):  # seeded initial weights, global state untouched
+            torch.manual_seed(seed)
+            model = UNet(net_config).to(dev)
+        ema = UNet(net_config).to(dev)
+        ema.load_state_dict(model.state_dict())
+        ema.requires_grad_(False)
+        optimiser = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=0.0)
+        generator = torch.Generator().manual_seed(seed)
+        step, seconds = 0, 0.0
+        run = {"preset_config": {k: list(v) if isinstance(v, tuple) else v
+                                 for k, v in asdict(config).items()},
+               "seed": seed, "dataset": dataset_spec or {"name": source.name,
+                                                         "params": source.get_params()}}
+        if resume:  # every rank loads the state
+            state = load_file(state_path(output))
+            if state["metadata"]["training"]["run"] != run:
+                raise InputError(f"cannot resume from {str(state_path(output))!r}: it was "
+                                 f"started with other settings "
+                                 f"({state['metadata']['training']['run']})")
+            model.load_state_dict(state["model"])
+            ema.load_state_dict(state["ema"])
+            optimiser.load_state_dict(state["optimizer"])
+            generator.set_state(state["generator"])
+            step, seconds = int(state["step"]), float(state["seconds"])
+        parallel = ranks.wrap(model, dev)
 
-    def save() -> dict:
-        training = {"run": run, "steps": step, "seconds": round(seconds, 1),
-                    "device": str(dev), "parameters": count_parameters(model),
-                    "reconbench_version": reconbench.__version__}
-        meta = prior_metadata(grid, normaliser, schedule, net_config, training)
-        atomic_save(prior_dict(meta, ema.state_dict(), normaliser), output)
-        atomic_save({"metadata": meta, "model": model.state_dict(), "ema": ema.state_dict(),
-                     "optimizer": optimiser.state_dict(), "generator": generator.get_state(),
-                     "step": step, "seconds": seconds}, state_path(output))
-        return meta
+        def save() -> dict:
+            """Rank 0 writes the prior and the training state; the others wait for it."""
+            training = {"run": run, "steps": step, "seconds": round(seconds, 1),
+                        "device": str(dev), "world_size": ranks.world_size,
+                        "parameters": count_parameters(model),
+                        "reconbench_version": reconbench.__version__}
+            meta = prior_metadata(grid, normaliser, schedule, net_config, training)
+            if ranks.is_main:
+                atomic_save(prior_dict(meta, ema.state_dict(), normaliser), output)
+                atomic_save({"metadata": meta, "model": model.state_dict(),
+                             "ema": ema.state_dict(), "optimizer": optimiser.state_dict(),
+                             "generator": generator.get_state(), "step": step,
+                             "seconds": seconds}, state_path(output))
+            ranks.barrier()
+            return meta
 
-    bar = tqdm(total=steps, initial=step, disable=not progress, desc="training", unit="step")
-    smoothed = None
-    model.train()
-    while step < steps:
-        start = time.perf_counter()
-        idx = torch.randint(data.shape[0], (config.batch_size,), generator=generator)
-        t = torch.randint(len(schedule), (config.batch_size,), generator=generator)
-        noise = torch.randn((config.batch_size, *data.shape[1:]), generator=generator)
-        cond = cond_by_month[months[idx.numpy()] - 1].to(dev) if cond_by_month is not None \
-            else None
-        loss = training_loss(model, schedule, data[idx].to(dev), t, noise.to(dev), cond)
-        optimiser.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-        optimiser.step()
-        decay = min(config.ema_decay, (1 + step) / (10 + step))
-        with torch.no_grad():
-            for p_ema, p in zip(ema.parameters(), model.parameters(), strict=True):
-                p_ema.lerp_(p, 1.0 - decay)
-        step += 1
-        elapsed = time.perf_counter() - start
-        seconds += elapsed
-        smoothed = loss.item() if smoothed is None else 0.98 * smoothed + 0.02 * loss.item()
-        bar.set_postfix(loss=f"{smoothed:.4f}", samples_s=f"{config.batch_size / elapsed:.1f}")
-        bar.update()
-        if step % save_every == 0 and step < steps:
-            save()
-    bar.close()
-    return save()
+        bar = tqdm(total=steps, initial=step, disable=not (progress and ranks.is_main),
+                   desc="training", unit="step")
+        smoothed = None
+        model.train()
+        while step < steps:
+            start = time.perf_counter()
+            # the global batch, drawn alike on every rank; this rank computes its share
+            idx = torch.randint(data.shape[0], (config.batch_size,), generator=generator)
+            t = torch.randint(len(schedule), (config.batch_size,), generator=generator)
+            noise = torch.randn((config.batch_size, *data.shape[1:]), generator=generator)
+            idx, t, noise = idx[share], t[share], noise[share]
+            cond = cond_by_month[months[idx.numpy()] - 1].to(dev) if cond_by_month is not None \
+                else None
+            loss = training_loss(parallel, schedule, data[idx].to(dev), t, noise.to(dev), cond)
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()  # DDP averages the gradients over the ranks here
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            optimiser.step()
+            decay = min(config.ema_decay, (1 + step) / (10 + step))
+            with torch.no_grad():
+                for p_ema, p in zip(ema.parameters(), model.parameters(), strict=True):
+                    p_ema.lerp_(p, 1.0 - decay)
+            step += 1
+            elapsed = time.perf_counter() - start
+            seconds += elapsed
+            loss = ranks.mean(loss)  # the global batch's loss
+            smoothed = loss if smoothed is None else 0.98 * smoothed + 0.02 * loss
+            bar.set_postfix(loss=f"{smoothed:.4f}",
+                            samples_s=f"{config.batch_size / elapsed:.1f}")
+            bar.update()
+            if step % save_every == 0 and step < steps:
+                save()
+        bar.close()
+        return save()
