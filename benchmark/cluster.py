@@ -30,7 +30,7 @@ from tqdm import tqdm
 
 from reconbench.benchmark.runner import Cell, CellOutput, compute_cell
 from reconbench.datasets import landmask
-from reconbench.errors import InputError
+from reconbench.errors import InputError, ReconbenchError
 
 LOCAL = re.compile(r"local:(\d+)")
 REMOTE = re.compile(r"tcp://[^\s:/]+:\d+")
@@ -89,19 +89,33 @@ def cached_land_masks() -> dict[str, np.ndarray]:
     return {path.name: np.load(path) for path in sorted(folder.glob("*.npy"))}
 
 
+def compute_cell_or_error(cell: Cell) -> CellOutput | ReconbenchError:
+    """:func:`compute_cell`, returning its error rather than raising it, so that the
+    worker does not log a traceback of its own and the client raises the one line."""
+    try:
+        return compute_cell(cell)
+    except ReconbenchError as exc:
+        return exc
+
+
 def run_on_cluster(cells: list[Cell], scheduler: str) -> Iterator[CellOutput]:
     """Run ``cells`` on the Dask cluster ``scheduler``; yield outputs as they finish.
 
-    A failing cell's error is raised here, in the client, once the cells that
-    finished before it have been yielded; the remaining cells are cancelled.
+    A failing cell's error (one line naming the cell) is raised here, in the
+    client, once the cells that finished before it have been yielded; the
+    remaining cells are cancelled.
     """
     with dask_client(scheduler) as client:
         tqdm.write(f"Dask cluster {scheduler}: {len(client.scheduler_info()['workers'])} "
                    f"workers, dashboard {client.dashboard_link}", file=sys.stderr)
         client.register_plugin(LandMaskCache(cached_land_masks()))
-        futures = client.map(compute_cell, cells, key=[f"reconbench-cell-{c.key}" for c in cells])
+        futures = client.map(compute_cell_or_error, cells,
+                             key=[f"reconbench-cell-{c.key}" for c in cells])
         try:
             for future in as_completed(futures):
-                yield future.result()
+                output = future.result()
+                if isinstance(output, ReconbenchError):
+                    raise output
+                yield output
         finally:
             client.cancel(futures)

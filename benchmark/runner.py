@@ -16,6 +16,7 @@ import platform
 import subprocess
 import threading
 import time
+import traceback
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -248,13 +249,30 @@ def compute_cell(cell: Cell, bench: Workbench | None = None) -> CellOutput:
     """Run one cell from its description alone: the unit of work of every scheduler.
 
     ``bench`` defaults to this process's own :class:`Workbench` (what a Dask
-    worker uses).
+    worker uses). Any error becomes a :class:`ReconbenchError` whose one-line
+    message names the cell (:func:`cell_failure`); the original is its cause.
     """
     bench = bench or _PROCESS_WORKBENCH
-    source, truth = bench.samples(cell.suite, cell.dataset)
-    method, fit_seconds = bench.fitted(cell.suite, cell.dataset, cell.method)
-    rows, first = run_cell(cell, method, truth, source.grid, fit_seconds)
+    try:
+        source, truth = bench.samples(cell.suite, cell.dataset)
+        method, fit_seconds = bench.fitted(cell.suite, cell.dataset, cell.method)
+        rows, first = run_cell(cell, method, truth, source.grid, fit_seconds)
+    except Exception as exc:  # a method's own bug included: the run stops with one line
+        raise ReconbenchError(cell_failure(cell, exc)) from exc
     return CellOutput(cell.key, rows, first if cell.mask.seed == cell.suite.seeds[0] else None)
+
+
+def cell_failure(cell: Cell, exc: Exception) -> str:
+    """One line: which cell failed and why; for an error that is not a user error (a bug,
+    in a method most likely) also its type and the file and line that raised it."""
+    why = str(exc)
+    if not isinstance(exc, ReconbenchError):
+        frame = traceback.extract_tb(exc.__traceback__)[-1]
+        why = f"{type(exc).__name__}: {why} (raised at {frame.filename}:{frame.lineno})"
+    return (f"cell {cell.key} (method {cell.method.label!r} on dataset {cell.dataset.label!r}, "
+            f"{cell.mask.kind} mask, missing rate {cell.mask.missing_rate:g}, seed "
+            f"{cell.mask.seed}) failed: {why}; finished cells are kept and the same command "
+            f"resumes")
 
 
 def run_metadata(suite: Suite, store: ResultsStore, grids: dict[str, Grid]) -> dict:

@@ -2,6 +2,7 @@
 disks lose nothing. Real processes, real signals, real file-system errors."""
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -9,6 +10,7 @@ import sys
 import time
 from contextlib import contextmanager
 
+import numpy as np
 import pandas as pd
 import pytest
 from cli_process import cli
@@ -113,6 +115,68 @@ def test_unreachable_scheduler_is_a_clear_error(tmp_path):
 def test_one_run_at_a_time(serial):
     with serial.lock(), pytest.raises(InputError, match="another reconbench run is writing"):
         run_suite(parse_suite(TINY), serial.root, progress=False)
+
+
+# -- a method that fails on a worker ----------------------------------------------------------
+FLAKY = '''
+import time
+
+from reconbench.methods.climatology import Climatology
+from reconbench.methods.registry import register_method
+
+
+@register_method("flaky")
+class Flaky(Climatology):
+    """The climatology with a bug in reconstruct."""
+
+    def reconstruct(self, obs):
+        time.sleep(0.5)  # the climatology's cells finish first
+        raise RuntimeError("boom")
+'''
+FIXED = FLAKY.split("    def reconstruct")[0]  # the bug removed: the climatology itself
+FAILED = re.compile(r"reconbench: error: cell \w+ \(method 'flaky' on dataset 'tiny', random "
+                    r"mask, missing rate 0\.[59], seed [01]\) failed: RuntimeError: boom "
+                    r"\(raised at .*flaky_method\.py:\d+\); finished cells are kept and the "
+                    r"same command resumes")
+
+
+def install(site, source: str) -> None:
+    """``source`` as the module of a package installed in ``site``, registered through its
+    ``reconbench.methods`` entry point."""
+    (site / "flaky_method.py").write_text(source)
+    dist = site / "flaky_method-0.1.dist-info"
+    dist.mkdir(exist_ok=True)
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: flaky-method\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text("[reconbench.methods]\nflaky = flaky_method\n")
+
+
+def test_a_method_failing_on_a_worker_then_fixed(tmp_path):
+    site = tmp_path / "site"
+    site.mkdir()
+    install(site, FLAKY)
+    path = [str(site), *filter(None, [os.environ.get("PYTHONPATH")])]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(path), PYTHONDONTWRITEBYTECODE="1")
+    (tmp_path / "flaky.toml").write_text(TINY.replace('name = "nearest"', 'name = "flaky"'))
+    run = ["run", tmp_path / "flaky.toml", "--results", tmp_path / "r", "--scheduler", "local:2",
+           "--no-progress"]
+    out = cli(*run, env=env)
+    assert out.returncode == 2, out.stderr
+    assert FAILED.fullmatch(out.stderr.strip().splitlines()[-1]), out.stderr
+    assert "Traceback" not in out.stderr
+    cells = tmp_path / "r" / "cells"
+    kept = {p.name: p.stat().st_mtime_ns for p in cells.iterdir()}
+    assert kept and set(pd.concat(map(pd.read_parquet, cells.iterdir())).method) == {
+        "climatology"}
+
+    install(site, FIXED)
+    out = cli(*run, env=env)
+    assert out.returncode == 0, out.stderr
+    assert {p.name: p.stat().st_mtime_ns for p in cells.iterdir() if p.name in kept} == kept
+    rows = pd.read_parquet(tmp_path / "r" / "results.parquet")
+    assert rows.cell.nunique() == N_CELLS
+    scores = rows[rows.point_set != "cost"]
+    np.testing.assert_array_equal(scores[scores.method == "flaky"].value,
+                                  scores[scores.method == "climatology"].value)
 
 
 # -- kill -9 -------------------------------------------------------------------------------
