@@ -215,7 +215,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, help="NetCDF file to write")
     p.set_defaults(func=cmd_reconstruct)
 
-    p = sub.add_parser("train", help="train the ReconMOST diffusion prior on a dataset")
+    p = sub.add_parser("train", help="train the ReconMOST diffusion prior on a dataset (on N "
+                                     "CPUs or GPUs: torchrun --nproc_per_node N -m reconbench "
+                                     "train ...)")
     p.add_argument("--preset", default="default", help="'default' (CPU-sized) or 'paper'")
     p.add_argument("--dataset", default="synthetic", help="a dataset name from 'reconbench list'")
     p.add_argument("--dataset-param", action="append", metavar="KEY=VALUE",
@@ -226,13 +228,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true",
                    help="continue from OUTPUT's .train-state.pt file")
     p.add_argument("--save-every", type=int, default=500, help="steps between checkpoints")
-    p.add_argument("--batch-size", type=int, help="override the preset's batch size")
+    p.add_argument("--batch-size", type=int,
+                   help="override the preset's batch size (the global batch: under torchrun "
+                        "each of N processes computes BATCH_SIZE / N samples of it)")
     p.add_argument("--lr", type=float, help="override the preset's learning rate")
     p.add_argument("--normalisation", choices=["paper", "anomaly"],
                    help="override the preset's normalisation")
     p.add_argument("--conditioning", choices=["on", "off"],
                    help="override the preset's land-mask and climatology input channels")
-    p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu or cuda")
+    p.add_argument("--device", default="auto",
+                   help="auto (CUDA if available), cpu or cuda (under torchrun, process r of a "
+                        "machine uses cuda:r)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
     return parser

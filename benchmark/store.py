@@ -30,7 +30,6 @@ levels; cost rows (``point_set`` = "cost": ``fit_seconds``,
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import shutil
@@ -135,7 +134,13 @@ class ResultsStore:
     # -- writing -------------------------------------------------------------
     @contextmanager
     def lock(self) -> Iterator[None]:
-        """Hold the store's write lock; a clear error if another run holds it."""
+        """Hold the store's write lock; a clear error if another run holds it.
+
+        The lock is POSIX ``flock`` (Linux, macOS): writing a store needs a POSIX
+        system; reading one (reports) does not import ``fcntl``.
+        """
+        import fcntl
+
         path = self.root / ".lock"
         try:
             self.root.mkdir(parents=True, exist_ok=True)
