@@ -84,9 +84,8 @@ def test_batch_size_must_divide_among_processes(single, tmp_path):
     env, _ = single
     out = train(env, tmp_path / "bad.pt", "--steps", "3", processes=2, batch_size=3)
     assert out.returncode != 0
-    # each rank prints the one-line error, then torchrun its summary of the failed ranks
-    error = ("reconbench: error: --batch-size 3 must be a multiple of the number of training "
-             "processes (2)")
-    assert [line.startswith(error) for line in out.stderr.splitlines()].count(True) == 2, \
-        out.stderr
+    # a rank prints the one-line error (the other may print it too, on the same stream, or be
+    # stopped by torchrun first), then torchrun its summary of the failed ranks
+    assert ("reconbench: error: --batch-size 3 must be a multiple of the number of training "
+            "processes (2)") in out.stderr
     assert not (tmp_path / "bad.pt").exists()
