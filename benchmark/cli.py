@@ -7,8 +7,10 @@ as one line, ``reconbench: error: ...``, with exit status 2 and no traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tomllib
+import traceback
 import warnings
 from pathlib import Path
 
@@ -256,6 +258,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args.func(args)
     except ReconbenchError as exc:
+        if os.environ.get("RECONBENCH_TRACEBACK"):  # for debugging a method: the full story
+            traceback.print_exception(exc, file=sys.stderr)
         message = " ".join(str(exc).split())  # always one line
         print(f"reconbench: error: {message}", file=sys.stderr)
         return 2

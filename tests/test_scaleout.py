@@ -136,7 +136,8 @@ class Flaky(Climatology):
 FIXED = FLAKY.split("    def reconstruct")[0]  # the bug removed: the climatology itself
 FAILED = re.compile(r"reconbench: error: cell \w+ \(method 'flaky' on dataset 'tiny', random "
                     r"mask, missing rate 0\.[59], seed [01]\) failed: RuntimeError: boom "
-                    r"\(raised at .*flaky_method\.py:\d+\); finished cells are kept and the "
+                    r"\(raised at .*flaky_method\.py:\d+; RECONBENCH_TRACEBACK=1 prints the "
+                    r"traceback\); finished cells are kept and the "
                     r"same command resumes")
 
 
@@ -177,6 +178,21 @@ def test_a_method_failing_on_a_worker_then_fixed(tmp_path):
     scores = rows[rows.point_set != "cost"]
     np.testing.assert_array_equal(scores[scores.method == "flaky"].value,
                                   scores[scores.method == "climatology"].value)
+
+
+def test_a_failing_method_shows_its_traceback_on_request(tmp_path):
+    site = tmp_path / "site"
+    site.mkdir()
+    install(site, FLAKY)
+    path = [str(site), *filter(None, [os.environ.get("PYTHONPATH")])]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(path), PYTHONDONTWRITEBYTECODE="1",
+               RECONBENCH_TRACEBACK="1")
+    (tmp_path / "flaky.toml").write_text(TINY.replace('name = "nearest"', 'name = "flaky"'))
+    out = cli("run", tmp_path / "flaky.toml", "--results", tmp_path / "r", "--no-progress",
+              env=env)
+    assert out.returncode == 2, out.stderr
+    assert FAILED.fullmatch(out.stderr.strip().splitlines()[-1]), out.stderr
+    assert "Traceback" in out.stderr and 'raise RuntimeError("boom")' in out.stderr
 
 
 # -- kill -9 -------------------------------------------------------------------------------
