@@ -151,13 +151,21 @@ def install(site, source: str) -> None:
     (dist / "entry_points.txt").write_text("[reconbench.methods]\nflaky = flaky_method\n")
 
 
-def test_a_method_failing_on_a_worker_then_fixed(tmp_path):
+@pytest.fixture
+def flaky_env(tmp_path):
+    """Environment of a CLI process that sees the installed ``flaky`` method, and a suite
+    file using it (the TINY suite with ``flaky`` for ``nearest``)."""
     site = tmp_path / "site"
     site.mkdir()
     install(site, FLAKY)
     path = [str(site), *filter(None, [os.environ.get("PYTHONPATH")])]
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(path), PYTHONDONTWRITEBYTECODE="1")
     (tmp_path / "flaky.toml").write_text(TINY.replace('name = "nearest"', 'name = "flaky"'))
+    return dict(os.environ, PYTHONPATH=os.pathsep.join(path), PYTHONDONTWRITEBYTECODE="1")
+
+
+def test_a_method_failing_on_a_worker_then_fixed(tmp_path, flaky_env):
+    env = flaky_env
+    site = tmp_path / "site"
     run = ["run", tmp_path / "flaky.toml", "--results", tmp_path / "r", "--scheduler", "local:2",
            "--no-progress"]
     out = cli(*run, env=env)
@@ -180,16 +188,9 @@ def test_a_method_failing_on_a_worker_then_fixed(tmp_path):
                                   scores[scores.method == "climatology"].value)
 
 
-def test_a_failing_method_shows_its_traceback_on_request(tmp_path):
-    site = tmp_path / "site"
-    site.mkdir()
-    install(site, FLAKY)
-    path = [str(site), *filter(None, [os.environ.get("PYTHONPATH")])]
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(path), PYTHONDONTWRITEBYTECODE="1",
-               RECONBENCH_TRACEBACK="1")
-    (tmp_path / "flaky.toml").write_text(TINY.replace('name = "nearest"', 'name = "flaky"'))
+def test_a_failing_method_shows_its_traceback_on_request(tmp_path, flaky_env):
     out = cli("run", tmp_path / "flaky.toml", "--results", tmp_path / "r", "--no-progress",
-              env=env)
+              env=dict(flaky_env, RECONBENCH_TRACEBACK="1"))
     assert out.returncode == 2, out.stderr
     assert FAILED.fullmatch(out.stderr.strip().splitlines()[-1]), out.stderr
     assert "Traceback" in out.stderr and 'raise RuntimeError("boom")' in out.stderr
