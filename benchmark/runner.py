@@ -269,7 +269,7 @@ def cell_failure(cell: Cell, exc: Exception) -> str:
     if not isinstance(exc, ReconbenchError):
         frame = traceback.extract_tb(exc.__traceback__)[-1]
         why = (f"{type(exc).__name__}: {why} (raised at {frame.filename}:{frame.lineno}; "
-               f"RECONBENCH_TRACEBACK=1 prints the traceback)")
+               f"a serial run with RECONBENCH_TRACEBACK=1 prints the traceback)")
     return (f"cell {cell.key} (method {cell.method.label!r} on dataset {cell.dataset.label!r}, "
             f"{cell.mask.kind} mask, missing rate {cell.mask.missing_rate:g}, seed "
             f"{cell.mask.seed}) failed: {why}; finished cells are kept and the same command "

@@ -136,7 +136,8 @@ class Flaky(Climatology):
 FIXED = FLAKY.split("    def reconstruct")[0]  # the bug removed: the climatology itself
 FAILED = re.compile(r"reconbench: error: cell \w+ \(method 'flaky' on dataset 'tiny', random "
                     r"mask, missing rate 0\.[59], seed [01]\) failed: RuntimeError: boom "
-                    r"\(raised at .*flaky_method\.py:\d+; RECONBENCH_TRACEBACK=1 prints the "
+                    r"\(raised at .*flaky_method\.py:\d+; a serial run with RECONBENCH_TRACEBACK=1 "
+                    r"prints the "
                     r"traceback\); finished cells are kept and the "
                     r"same command resumes")
 
