@@ -1,6 +1,9 @@
 """The command line, run as a user would: real processes, real files, one-line errors."""
 
+import json
+
 import numpy as np
+import pandas as pd
 import pytest
 import xarray as xr
 from cli_process import assert_user_error, cli
@@ -136,3 +139,46 @@ def test_reconstruct_bad_inputs(netcdf_files):
     assert_user_error(cli("reconstruct", folder / "obs.nc", *base[:-4], "-m", "oracle", "-o",
                           folder / "x.nc"), "unknown method 'oracle'")
     assert not (folder / "x.nc").exists()
+
+
+def test_train_a_prior_on_a_users_file_and_benchmark_with_it(tmp_path):
+    """`reconbench train` on a CF NetCDF file (not the synthetic source), then a suite
+    that runs `reconmost` with that prior on the same file."""
+    source = make_source("synthetic", resolution=10.0, train_years=2, val_years=1,
+                         test_years=1)
+    series = xr.concat([source.split("train"), source.split("test")], "time")
+    series.to_netcdf(tmp_path / "ocean.nc")
+    dataset = {"paths": str(tmp_path / "ocean.nc"), "variable": "thetao",
+               "train_years": [1950, 1951], "test_years": [1953, 1953]}
+    params = [arg for key, value in dataset.items()
+              for arg in ("--dataset-param", f"{key}={value!r}".replace("'", '"'))]
+    out = cli("train", "--dataset", "netcdf", *params, "--steps", "3", "--batch-size", "2",
+              "--seed", "1", "--no-progress", "-o", tmp_path / "prior.pt")
+    assert out.returncode == 0, out.stderr
+    assert "prior:" in out.stdout and "3 steps" in out.stdout
+
+    suite = tmp_path / "mine.toml"
+    suite.write_text(f"""
+name = "mine"
+samples = 2
+missing_rates = [0.9]
+[[datasets]]
+name = "netcdf"
+label = "mine"
+paths = "{tmp_path / 'ocean.nc'}"
+variable = "thetao"
+train_years = [1950, 1951]
+test_years = [1953, 1953]
+[[methods]]
+name = "reconmost"
+checkpoint = "{tmp_path / 'prior.pt'}"
+steps = 10
+members = 2
+""")
+    out = cli("run", suite, "--results", tmp_path / "r", "--no-progress")
+    assert out.returncode == 0, out.stderr
+    rows = pd.read_parquet(tmp_path / "r" / "results.parquet")
+    fitted = json.loads(rows[rows.method == "reconmost"].fitted_params.iloc[0])
+    assert fitted["checkpoint"] == str(tmp_path / "prior.pt") and fitted["prior_steps"] == 3
+    mse = rows[(rows.metric == "mse") & (rows.point_set == "evaluation") & rows.depth.isna()]
+    assert len(mse) == 2 and np.isfinite(mse.value).all()
