@@ -2,6 +2,7 @@
 
 import math
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,7 +10,7 @@ import torch
 
 from reconbench.datasets.grid import Grid, regular_axes
 from reconbench.datasets.masks import MaskSpec
-from reconbench.datasets.source import DatasetSource
+from reconbench.datasets.source import DatasetSource, make_source
 from reconbench.errors import InputError
 from reconbench.methods import make_method
 from reconbench.methods.reconmost import checkpoint
@@ -272,6 +273,29 @@ def test_a_prior_trained_on_another_grid_is_refused(toy_prior):
     method = make_method("reconmost", checkpoint=str(toy_prior))
     with pytest.raises(InputError, match="trained on grid toy.*reconbench train"):
         method.fit(None, other)
+
+
+@pytest.mark.parametrize("resolution", [4.0, 2.0])
+@pytest.mark.parametrize("method_name, kind", [("reconmost", "anomaly"),
+                                               ("reconmost-paper", "paper")])
+def test_each_synthetic_grid_gets_its_shipped_prior(resolution, method_name, kind):
+    grid = make_source("synthetic", resolution=resolution).grid  # the grid only: no fields
+    method = make_method(method_name).fit(None, grid)
+    meta = method.metadata_
+    assert Path(method.checkpoint_path_).name == (f"synthetic-{resolution:g}deg"
+                                                  f"{'-paper' if kind == 'paper' else ''}.pt")
+    assert meta["grid"]["key"] == grid.key and meta["normalisation"]["kind"] == kind
+    assert method.fitted_params()["prior_steps"] == meta["training"]["steps"] >= 1000
+    # CPU tensors only (a prior trained on a GPU is saved from the CPU): loads anywhere
+    torch.load(method.checkpoint_path_, weights_only=True)
+
+
+def test_a_grid_without_a_shipped_prior_is_refused_with_the_list_and_the_command():
+    grid = ToySource().grid
+    with pytest.raises(InputError, match=r"no shipped ReconMOST prior with 'anomaly' "
+                                         r"normalisation fits Grid\(toy.*synthetic-2deg.pt "
+                                         r"\(synthetic-2deg-16L, anomaly\).*reconbench train"):
+        make_method("reconmost").fit(None, grid)
 
 
 def toy_errors(method, source, missing_rate=0.9):

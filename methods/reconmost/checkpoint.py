@@ -51,15 +51,29 @@ def prior_metadata(grid: Grid, normaliser: Normaliser, schedule: Schedule,
 
 
 def atomic_save(obj: dict, path: Path) -> None:
-    """torch.save through a temporary file in the same folder, then rename."""
+    """torch.save through a temporary file in the same folder, then rename.
+
+    Tensors are saved from the CPU, so a file written on a GPU loads anywhere.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = temporary_beside(path, prefix=path.name)
     try:
-        torch.save(obj, tmp)
+        torch.save(_on_cpu(obj), tmp)
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)
         raise
+
+
+def _on_cpu(obj):
+    """``obj`` with every tensor in it (nested dicts, lists, tuples) moved to the CPU."""
+    if isinstance(obj, torch.Tensor):
+        return obj.cpu()
+    if isinstance(obj, dict):
+        return {key: _on_cpu(value) for key, value in obj.items()}
+    if isinstance(obj, list | tuple):
+        return type(obj)(_on_cpu(value) for value in obj)
+    return obj
 
 
 def load_file(path: str | Path) -> dict:
@@ -80,6 +94,22 @@ def load_file(path: str | Path) -> dict:
                          f"{meta.get('format_version')}; this reconbench reads version "
                          f"{FORMAT_VERSION}; {TRAIN_HINT}")
     return obj
+
+
+def shipped_prior(grid: Grid, normalisation: str) -> Path:
+    """The shipped prior (under ``checkpoints/``) trained on ``grid`` with ``normalisation``.
+
+    Only the metadata of each file is read (memory-mapped). Raises
+    :class:`InputError` naming the grids that do have a prior when none fits.
+    """
+    available = []
+    for path in sorted(SHIPPED.glob("*.pt")):
+        meta = torch.load(path, map_location="cpu", weights_only=True, mmap=True)["metadata"]
+        if meta["grid"]["key"] == grid.key and meta["normalisation"]["kind"] == normalisation:
+            return path
+        available.append(f"{path.name} ({meta['grid']['name']}, {meta['normalisation']['kind']})")
+    raise InputError(f"no shipped ReconMOST prior with {normalisation!r} normalisation fits "
+                     f"{grid!r}; shipped: {', '.join(available) or 'none'}; {TRAIN_HINT}")
 
 
 def check_compatible(meta: dict, grid: Grid, path: str | Path) -> None:

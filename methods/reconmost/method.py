@@ -19,7 +19,7 @@ import xarray as xr
 
 from reconbench.errors import InputError
 from reconbench.methods.base import Method
-from reconbench.methods.reconmost.checkpoint import SHIPPED, load_prior
+from reconbench.methods.reconmost.checkpoint import load_prior, shipped_prior
 from reconbench.methods.reconmost.diffusion import linear_schedule, respace
 from reconbench.methods.reconmost.sampling import guided_sample, normalised_convolution
 from reconbench.methods.reconmost.train import pick_device
@@ -41,8 +41,9 @@ class ReconMOST(Method):
 
     Parameters
     ----------
-    checkpoint : a prior file from ``reconbench train``; None: the shipped prior
-        ``checkpoints/synthetic-4deg.pt`` (synthetic ocean, 4°, 16 levels).
+    checkpoint : a prior file from ``reconbench train``; None: the shipped prior of
+        the grid (``checkpoints/synthetic-4deg.pt`` or ``synthetic-2deg.pt``, the
+        synthetic ocean at 4° or 2° with 16 levels).
     steps : reverse steps (the 1000 training steps respaced evenly).
     guidance : ``mean-shift`` (the paper's), ``dps`` or ``replace``; see
         :mod:`~reconbench.methods.reconmost.sampling`.
@@ -64,7 +65,8 @@ class ReconMOST(Method):
     device : ``auto`` (CUDA if available), ``cpu`` or ``cuda``.
     """
 
-    default_checkpoint = SHIPPED / "synthetic-4deg.pt"
+    #: the normalisation of the shipped prior used when ``checkpoint`` is None
+    shipped_normalisation = "anomaly"
 
     def __init__(self, checkpoint: str | None = None, steps: int = 50,
                  guidance: str = "mean-shift", scale: float = 4.0, soft_mask: bool = True,
@@ -98,7 +100,8 @@ class ReconMOST(Method):
         if int(self.members) < 1:
             raise InputError(f"members must be >= 1, got {self.members!r}")
         self.device_ = pick_device(self.device)
-        path = Path(self.checkpoint) if self.checkpoint else self.default_checkpoint
+        path = (Path(self.checkpoint) if self.checkpoint
+                else shipped_prior(grid, self.shipped_normalisation))
         self.model_, self.normaliser_, self.metadata_ = load_prior(path, grid, self.device_)
         self.schedule_ = respace(linear_schedule(**_schedule_args(self.metadata_)),
                                  int(self.steps))
@@ -156,11 +159,11 @@ class ReconMOST(Method):
 class ReconMOSTPaper(ReconMOST):
     """ReconMOST as published: 1000 steps, mean shift s = 4, no fresh noise, paper map.
 
-    Loads ``checkpoints/synthetic-4deg-paper.pt`` by default: the same small
-    network trained on the paper's fixed normalisation without conditioning.
+    Loads the grid's shipped ``checkpoints/synthetic-*deg-paper.pt`` by default: the
+    same small network trained on the paper's fixed normalisation without conditioning.
     """
 
-    default_checkpoint = SHIPPED / "synthetic-4deg-paper.pt"
+    shipped_normalisation = "paper"
 
     def __init__(self, checkpoint: str | None = None, steps: int = 1000,
                  guidance: str = "mean-shift", scale: float = 4.0, soft_mask: bool = False,
