@@ -104,6 +104,30 @@ def pick_device(device: str = "auto") -> torch.device:
     return torch.device(device)
 
 
+def optimiser_step(model: UNet, ema: UNet, optimiser: torch.optim.Optimizer,
+                   config: TrainConfig, step: int, schedule, x0: torch.Tensor, t: torch.Tensor,
+                   noise: torch.Tensor, cond: torch.Tensor | None = None,
+                   network: torch.nn.Module | None = None) -> torch.Tensor:
+    """One training step on a batch; returns its loss (a scalar tensor).
+
+    The ε MSE of ``x0`` (batch, levels, H, W) noised to timesteps ``t`` (batch,)
+    with ``noise``, through ``network`` (``model`` or its DDP wrapper, which
+    averages the gradients over the ranks); gradient-norm clipping; the optimiser
+    step; then the EMA of the weights with decay min(d, (1 + step) / (10 + step)),
+    ``step`` counting the steps already taken.
+    """
+    loss = training_loss(network or model, schedule, x0, t, noise, cond)
+    optimiser.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+    optimiser.step()
+    decay = min(config.ema_decay, (1 + step) / (10 + step))
+    with torch.no_grad():
+        for p_ema, p in zip(ema.parameters(), model.parameters(), strict=True):
+            p_ema.lerp_(p, 1.0 - decay)
+    return loss
+
+
 def training_data(source: DatasetSource, config: TrainConfig):
     """Normaliser, normalised train fields (n, levels, H, W) and their months (n,)."""
     field = source.split("train")
@@ -189,15 +213,8 @@ def train(source: DatasetSource, config: TrainConfig, output: str | Path, *, ste
             idx, t, noise = idx[share], t[share], noise[share]
             cond = cond_by_month[months[idx.numpy()] - 1].to(dev) if cond_by_month is not None \
                 else None
-            loss = training_loss(parallel, schedule, data[idx].to(dev), t, noise.to(dev), cond)
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()  # DDP averages the gradients over the ranks here
-            torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-            optimiser.step()
-            decay = min(config.ema_decay, (1 + step) / (10 + step))
-            with torch.no_grad():
-                for p_ema, p in zip(ema.parameters(), model.parameters(), strict=True):
-                    p_ema.lerp_(p, 1.0 - decay)
+            loss = optimiser_step(model, ema, optimiser, config, step, schedule,
+                                  data[idx].to(dev), t, noise.to(dev), cond, network=parallel)
             step += 1
             elapsed = time.perf_counter() - start
             seconds += elapsed

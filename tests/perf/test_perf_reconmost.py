@@ -2,9 +2,10 @@
 
 The `default` architecture (without its conditioning channels) on the quick
 suite's grid (16 levels, 45 x 90 at 4°), a batch of 4 fields, on the CPU; and
-the registered `reconmost` method with the shipped prior and its default
-settings reconstructing one test month at 92.5 % missing, with the share of
-that time spent inside the network recorded in ``extra_info``.
+the registered `reconmost` method with the shipped prior of the 4° and of the
+2° grid and its default settings reconstructing one test month at 92.5 %
+missing, with the share of that time spent inside the network recorded in
+``extra_info``.
 """
 
 import time
@@ -63,9 +64,11 @@ def test_guided_step(benchmark, model, inputs):
     benchmark.pedantic(step, rounds=5)
 
 
-def test_reconmost_field(benchmark):
-    """Seconds per reconstructed field of `reconmost` (defaults) and the network's share."""
-    source = make_source("synthetic", resolution=4.0)
+@pytest.mark.parametrize("resolution", [4.0, 2.0])
+def test_reconmost_field(benchmark, resolution):
+    """Seconds per reconstructed field of `reconmost` (defaults, the grid's shipped prior)
+    and the network's share."""
+    source = make_source("synthetic", resolution=resolution)
     truth = source.split("test").isel(time=[0]).load()
     obs = observe(truth, MaskSpec("random", 0.925, 0).build(source.grid, 1))
     method = make_method("reconmost").fit(source.split("train"), source.grid)
