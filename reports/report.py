@@ -97,8 +97,18 @@ def run_facts(metadata: dict, rows: pd.DataFrame) -> list[tuple[str, str]]:
     return facts
 
 
+#: The sign-test p-value under which a method's win over the runner-up is called clear.
+CLEAR_WIN_P = 0.05
+
+
 def winners(rows: pd.DataFrame) -> list[str]:
-    """One sentence per (dataset, mask kind, missing rate): which method wins the headline."""
+    """One sentence per (dataset, mask kind, missing rate): which method wins the headline.
+
+    The win over the runner-up is judged sample by sample (same months, same
+    masks): clear when the winner is lower in so many samples that a one-sided
+    sign test gives p < :data:`CLEAR_WIN_P`. The sd over samples would mostly
+    measure how hard each month is for every method, so it is not used.
+    """
     summary = stats.over_samples(rows, "mse", "evaluation")
     blocks = summary.groupby(level=["dataset", "mask_kind"])
     sentences = []
@@ -115,9 +125,13 @@ def winners(rows: pd.DataFrame) -> list[str]:
             if len(ranked) > 1:
                 second = ranked.iloc[1]
                 ratio = second["mean"] / best["mean"] if best["mean"] > 0 else float("inf")
-                text += f", {ratio:.2g}× lower than {ranked.index[1]}"
-                if best["mean"] + best["std"] >= second["mean"] - second["std"]:
-                    text += " (within one sd over samples: not a clear win)"
+                text += f", {ratio:.3g}× lower than {ranked.index[1]}"
+                at = rows[(rows["dataset"] == dataset) & (rows["mask_kind"] == kind)
+                          & (rows["missing_rate"] == rate)]
+                pair = stats.paired(at, ranked.index[0], ranked.index[1])
+                text += (f", and lower in {pair.wins} of {pair.n} samples (sign test p = "
+                         f"{pair.p:.2g}")
+                text += ")" if pair.p < CLEAR_WIN_P else ": not a clear win)"
             sentences.append(text + ".")
     return sentences
 

@@ -11,9 +11,11 @@ one per cell.
 from __future__ import annotations
 
 import tomllib
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy.stats import binomtest
 
 from reconbench.errors import InputError
 
@@ -36,6 +38,38 @@ def over_samples(rows: pd.DataFrame, metric: str, point_set: str = "evaluation",
     sel = sel[sel["depth"].notna()] if by_depth else sel[sel["depth"].isna()]
     keys = KEYS + (["depth"] if by_depth else [])
     return sel.groupby(keys)["value"].agg(mean="mean", std="std", n="count")
+
+
+@dataclass(frozen=True)
+class PairedComparison:
+    """Method a against method b on the samples both have (same months, same masks).
+
+    ``wins``: samples where a's score is lower; ``n``: samples compared; ``p``:
+    one-sided sign-test p-value of a being lower more often than by chance.
+    """
+
+    wins: int
+    n: int
+    p: float
+
+
+def paired(rows: pd.DataFrame, a: str, b: str, metric: str = "mse",
+           point_set: str = "evaluation") -> PairedComparison:
+    """Compare methods ``a`` and ``b`` sample by sample on all-level ``metric`` rows.
+
+    ``rows`` must be of one dataset, mask kind and missing rate; a sample is
+    (mask seed, sample index), so both methods are scored on the same truth and
+    the same mask. Ties count as no win.
+    """
+    sel = rows[(rows["metric"] == metric) & (rows["point_set"] == point_set)
+               & (rows["sample"] >= 0) & rows["depth"].isna() & rows["method"].isin([a, b])]
+    wide = sel.pivot_table(index=["seed", "sample"], columns="method", values="value").dropna()
+    if wide.empty or a not in wide or b not in wide:
+        return PairedComparison(0, 0, 1.0)
+    wins = int((wide[a] < wide[b]).sum())
+    n = len(wide)
+    return PairedComparison(wins, n, float(binomtest(wins, n, 0.5,
+                                                     alternative="greater").pvalue))
 
 
 def by_dataset_kind(summary: pd.DataFrame):

@@ -1,10 +1,13 @@
 """Whole reports from a results store: files written, comparisons, and bad input."""
 
+import numpy as np
+import pandas as pd
 import pytest
 from report_store import hand_rows, write_store
 
 from reconbench.benchmark.store import ResultsStore
 from reconbench.errors import InputError
+from reconbench.reports import stats
 from reconbench.reports.compare import build_comparison
 from reconbench.reports.report import build_report, to_markdown, winners, write_report
 
@@ -54,9 +57,40 @@ def test_markdown_report_has_summary_tables_and_figures(store):
 def test_winners():
     assert winners(hand_rows()) == [
         "At 50 % missing, **beta** has the lowest masked MSE (1.00 ± 0.71 °C²), 2× lower than "
-        "alpha (within one sd over samples: not a clear win).",
+        "alpha, and lower in 2 of 2 samples (sign test p = 0.25: not a clear win).",
         "At 90 % missing, **alpha** has the lowest masked MSE (5.00 ± 1.41 °C²), 1.4× lower than "
-        "beta (within one sd over samples: not a clear win)."]
+        "beta, and lower in 2 of 2 samples (sign test p = 0.25: not a clear win)."]
+
+
+def sample_rows(scores: dict[str, list[float]], seeds=(0,)) -> pd.DataFrame:
+    """All-level masked MSE rows of one dataset, mask kind and rate: method -> per sample
+    (samples numbered within each seed, seeds in turn)."""
+    per_seed = len(next(iter(scores.values()))) // len(seeds)
+    return pd.DataFrame([dict(dataset="toy", mask_kind="random", missing_rate=0.925,
+                              method=method, seed=seeds[i // per_seed], sample=i % per_seed,
+                              depth=np.nan, point_set="evaluation", metric="mse", value=v)
+                         for method, values in scores.items() for i, v in enumerate(values)])
+
+
+def test_paired_comparison_is_a_sign_test_on_matching_samples():
+    # a is lower in 5 of 6 samples, tied in one; the months differ far more than the methods
+    rows = sample_rows({"a": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0], "b": [1.1, 2.1, 3.1, 4.1, 5.1, 6.0]},
+                       seeds=(0, 1))
+    pair = stats.paired(rows, "a", "b")
+    assert (pair.wins, pair.n) == (5, 6)
+    assert pair.p == pytest.approx(7 / 64)  # P(X >= 5), X ~ Binomial(6, 1/2)
+    assert stats.paired(rows, "b", "a").wins == 0
+    # samples only one method has are left out
+    partial = rows[~((rows["method"] == "b") & (rows["seed"] == 1))]
+    assert stats.paired(partial, "a", "b").n == 3
+
+
+def test_a_win_in_every_month_is_clear_although_the_sds_overlap():
+    months = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
+    rows = sample_rows({"a": months, "b": [m + 0.1 for m in months]})
+    (sentence,) = winners(rows)
+    assert sentence == ("At 92.5 % missing, **a** has the lowest masked MSE (3.50 ± 1.87 °C²), "
+                        "1.03× lower than b, and lower in 6 of 6 samples (sign test p = 0.016).")
 
 
 def test_ensemble_store_gets_a_spread_figure(tmp_path):
