@@ -34,6 +34,11 @@ class Method:
 
     name: str = ""
 
+    #: What the method knows of its own error: None (a point estimate only),
+    #: ``"variance"`` (a Gaussian error variance per cell, e.g. OI's analysis-error
+    #: variance) or ``"ensemble"`` (equally likely members, e.g. ReconMOST's samples).
+    uncertainty: str | None = None
+
     def fit(self, train: xr.DataArray, grid: Grid) -> Method:
         """Learn from the fully known training fields.
 
@@ -51,6 +56,18 @@ class Method:
         the same shape and coordinates, finite over every ocean cell.
         """
         raise NotImplementedError
+
+    def reconstruct_distribution(self, obs: xr.DataArray) -> xr.Dataset:
+        """The reconstruction with the method's own uncertainty.
+
+        Returns a Dataset with ``mean`` (time, depth, lat, lon) in °C, the field
+        :meth:`reconstruct` returns, and by :attr:`uncertainty`: ``variance``
+        (time, depth, lat, lon) in °C² or ``members`` (member, time, depth, lat,
+        lon) in °C. The base implementation, for methods without uncertainty,
+        holds ``mean`` alone. Methods with uncertainty override it (and compute
+        the uncertainty only here, so that :meth:`reconstruct` stays as cheap).
+        """
+        return xr.Dataset({"mean": self.reconstruct(obs)})
 
     def get_params(self) -> dict:
         """The constructor parameters and their current values."""
