@@ -1,7 +1,6 @@
 """``oi``: optimal interpolation (the BLUE) of anomalies from the train climatology.
 
-For every target cell t the analysis uses its ``n_neighbours`` nearest
-observations o (local OI):
+For every target cell t the analysis uses nearby observations o (local OI):
 
     x_a(t) = x_b(t) + B_to (B_oo + R)^-1 (y_o - x_b(o)),
     sigma_a^2(t) = B_tt - B_to (B_oo + R)^-1 B_ot,
@@ -9,9 +8,15 @@ observations o (local OI):
 with x_b the train monthly climatology, B the background-error covariance of
 :mod:`reconbench.methods.covariance` and R = diag(nugget * s^2) the observation
 error. All parameters are fitted on the train split per level and can be fixed
-in ``__init__``. The linear algebra is batched over targets: one Cholesky
-factorisation and one triangular solve per chunk of targets, never a matrix of
-all observations.
+in ``__init__``.
+
+Target cells are grouped into patches (blocks of ``patch`` grid cells). The
+observations o of a patch are the union of the ``n_neighbours`` nearest ones
+of each of its cells, so every cell sees at least its own nearest
+observations, and one LU factorisation of B_oo + R per patch serves all its
+cells: the weights (B_oo + R)^-1 (y_o - x_b(o)) are solved once, and each cell
+costs one row of B_to. The linear algebra is batched over chunks of patches
+(numpy's stacked solves); no matrix of all observations is ever built.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import xarray as xr
 from scipy.spatial import cKDTree
 
 from reconbench.datasets.grid import unit_vectors
@@ -30,97 +36,164 @@ from reconbench.methods.covariance import (
     correlation,
     fit_covariances,
     fit_vertical_scale,
-    scaled_distance,
 )
 from reconbench.methods.registry import register_method
 
 MAX_FIT_MONTHS = 120  # train months (evenly spaced) used to fit the covariance
 DEFAULT_VERTICAL_M = 100.0  # vertical length scale when it cannot be fitted
+PATCH_SIDE = 0.75  # side of a patch, in units of the typical n_neighbours-th neighbour distance
+PATCH_NEIGHBOURS = 1.25  # observations per patch, in units of n_neighbours
 
 
 @dataclass
 class Points:
-    """Points of a local OI: unit vectors (n, 3), sine of latitude (n,),
-    depth (n,) in m, background-error sd ``sd`` (n,) in °C and observation-error
-    variance ``noise`` (n,) in °C² (zero for targets)."""
+    """Points of a local OI in the scaled space of the covariance.
 
-    u: np.ndarray
-    sinlat: np.ndarray
-    depth: np.ndarray
+    ``coords`` (n, 3 or 4): the first three columns are the unit vector stretched
+    by (R / L_x, R / L_x, R / L_y), so that their Euclidean distance is the scaled
+    horizontal distance r of :func:`~reconbench.methods.covariance.scaled_distance`;
+    the fourth, where the covariance has a vertical factor, is depth / L_z. ``sd`` (n,) is the
+    background-error sd in °C and ``noise`` (n,) the observation-error variance
+    in °C².
+    """
+
+    coords: np.ndarray
     sd: np.ndarray
     noise: np.ndarray
 
     def take(self, index) -> Points:
-        return Points(self.u[index], self.sinlat[index], self.depth[index], self.sd[index],
-                      self.noise[index])
+        return Points(self.coords[index], self.sd[index], self.noise[index])
 
 
-def covariance(p: Points, q: Points, dot: np.ndarray, lengths, model: str) -> np.ndarray:
-    """B between gathered point arrays ``p`` and ``q`` (broadcasting), °C².
+def scaled_coords(u: np.ndarray, depth: np.ndarray, lengths) -> np.ndarray:
+    """:attr:`Points.coords` of unit vectors ``u`` (n, 3) at ``depth`` (n,) m.
 
-    ``dot`` is the dot product of their unit vectors; ``lengths`` is
-    (L_x km, L_y km, L_z m); L_z = inf drops the vertical factor (for points
-    that all lie on one level).
+    ``lengths`` is (L_x km, L_y km, L_z m); L_z = inf drops the vertical factor
+    (for points that all lie on one level) and the fourth column.
     """
-    length_x, length_y, length_z = lengths
-    rho = correlation(model, scaled_distance(dot, p.sinlat, q.sinlat, length_x, length_y))
-    if np.isfinite(length_z):
-        rho *= correlation(model, np.abs(p.depth - q.depth) / length_z)
-    rho *= p.sd
-    rho *= q.sd
-    return rho
-
-
-def _cholesky(a: np.ndarray) -> np.ndarray:
-    """Batched lower Cholesky factor of (n, k, k) SPD matrices, with a tiny jitter."""
-    scale = np.einsum("nii->n", a)[:, None, None] / a.shape[-1]
-    eye = np.eye(a.shape[-1])
-    try:
-        return np.linalg.cholesky(a + 1e-9 * scale * eye)
-    except np.linalg.LinAlgError:  # not quite positive definite (anisotropy): regularise
-        return np.linalg.cholesky(a + 1e-4 * scale * eye)
-
-
-def local_oi(obs: Points, innovation: np.ndarray, targets: Points, lengths, model: str,
-             n_neighbours: int, chunk: int = 8192) -> tuple[np.ndarray, np.ndarray]:
-    """Analysis increment and error variance at ``targets`` (each (n_targets,)).
-
-    ``innovation`` is y - x_b at the observations (n_obs,), °C. Neighbours are the
-    nearest observations in the scaled distance of the covariance. Targets are
-    processed ``chunk`` at a time, so memory is O(chunk * n_neighbours^2).
-    """
-    k = min(n_neighbours, len(innovation))
-    tree = cKDTree(_tree_coords(obs, lengths))
-    increment, variance = np.empty(len(targets.u)), np.empty(len(targets.u))
-    for start in range(0, len(targets.u), chunk):
-        part = slice(start, start + chunk)
-        tgt = targets.take(part)
-        _, idx = tree.query(_tree_coords(tgt, lengths), k=k)
-        idx = idx.reshape(len(tgt.u), k)
-        nb = obs.take(idx)  # fields (n, k, ...)
-        b_oo = covariance(nb.take((slice(None), slice(None), None)),
-                          nb.take((slice(None), None, slice(None))),
-                          nb.u @ nb.u.transpose(0, 2, 1), lengths, model)
-        b_oo[:, np.arange(k), np.arange(k)] += nb.noise
-        tgt_b = tgt.take((slice(None), None))
-        b_to = covariance(tgt_b, nb, np.einsum("nd,nkd->nk", tgt.u, nb.u), lengths, model)
-        rhs = np.stack([b_to, innovation[idx]], axis=-1)  # (n, k, 2)
-        y = np.linalg.solve(_cholesky(b_oo), rhs)  # = L^-1 rhs, vectorised over targets
-        increment[part] = np.sum(y[..., 0] * y[..., 1], axis=-1)
-        variance[part] = tgt.sd ** 2 - np.sum(y[..., 0] ** 2, axis=-1)
-    return increment, np.maximum(variance, 0.0)
-
-
-def _tree_coords(p: Points, lengths) -> np.ndarray:
-    """(n, 4) coordinates whose Euclidean distance is the scaled 3-D distance."""
     stretch = EARTH_RADIUS_KM / np.array([lengths[0], lengths[0], lengths[1]])
-    vertical = p.depth / lengths[2] if np.isfinite(lengths[2]) else np.zeros_like(p.depth)
-    return np.column_stack([p.u * stretch, vertical])
+    if not np.isfinite(lengths[2]):
+        return u * stretch
+    return np.column_stack([u * stretch, depth / lengths[2]])
+
+
+def covariance(a: np.ndarray, sd_a: np.ndarray, b: np.ndarray, sd_b: np.ndarray,
+               model: str) -> np.ndarray:
+    """B between stacks of points, (c, p) x (c, m) -> (c, p, m), °C², float32.
+
+    ``a`` (c, p, d) and ``b`` (c, m, d) are :attr:`Points.coords` (best centred
+    on each stack, as the squared distances come from a float32 Gram matrix),
+    ``sd_a`` (c, p) and ``sd_b`` (c, m) the background-error sd in °C. B =
+    sd_a sd_b rho(r) rho(|dz| / L_z) is one exponential: for the gaussian model
+    exp(-(r^2 + dz^2 / L_z^2) / 2), for the exponential one exp(-r - |dz| / L_z).
+    """
+    a, b = a.astype(np.float32), b.astype(np.float32)
+    if model == "exponential":  # the horizontal distance alone in the Gram matrix
+        a, b, z_a, z_b = a[..., :3], b[..., :3], a[..., 3:], b[..., 3:]
+    out = np.matmul(np.ascontiguousarray(a), np.ascontiguousarray(b.transpose(0, 2, 1)))
+    out *= -2.0
+    out += np.einsum("cpd,cpd->cp", a, a)[:, :, None]
+    out += np.einsum("cmd,cmd->cm", b, b)[:, None, :]
+    np.maximum(out, 0.0, out=out)  # |a - b|^2
+    if model == "exponential":
+        np.sqrt(out, out=out)
+        if z_a.shape[-1]:
+            out += np.abs(z_a - z_b.transpose(0, 2, 1))
+        out *= -1.0
+    else:
+        out *= -0.5
+    np.exp(out, out=out)
+    out *= sd_a[:, :, None].astype(np.float32)
+    out *= sd_b[:, None, :].astype(np.float32)
+    return out
+
+
+def patches_of(coords: np.ndarray, size: float, max_members: int = 64) -> np.ndarray:
+    """Group points into patches: cubes of side ``size`` in their scaled coordinates.
+
+    ``coords`` is (n, 4). A cube with more than ``max_members`` points is cut
+    into consecutive runs of at most that many. Returns (n_patches, p) indices
+    into the points, padded with -1, the patches sorted by their number of
+    members (so that chunks of consecutive patches pad little).
+    """
+    cube = np.floor(coords / size).astype(np.int64)
+    cube -= cube.min(axis=0)
+    key = np.zeros(len(coords), dtype=np.int64)
+    for column in cube.T:
+        key = key * (int(column.max()) + 1) + column
+    order = np.argsort(key, kind="stable")
+    _, start, count = np.unique(key[order], return_index=True, return_counts=True)
+    rank = np.arange(order.size) - np.repeat(start, count)
+    patch = np.repeat(np.arange(start.size), count) * (-(-count.max() // max_members)) + \
+        rank // max_members  # cubes cut into runs
+    _, patch, count = np.unique(patch, return_inverse=True, return_counts=True)
+    rank = rank % max_members
+    by_size = np.argsort(count, kind="stable")
+    slot = np.empty_like(by_size)
+    slot[by_size] = np.arange(by_size.size)
+    out = np.full((count.size, int(count.max())), -1)
+    out[slot[patch], rank] = order
+    return out
+
+
+def local_oi(obs: Points, innovation: np.ndarray, targets: Points, model: str,
+             n_neighbours: int, with_variance: bool = False,
+             max_entries: int = 2 ** 21) -> tuple[np.ndarray, np.ndarray | None]:
+    """Analysis increment and (optionally) error variance at ``targets``.
+
+    ``innovation`` is y - x_b at the observations (n_obs,), °C. Targets are
+    grouped into patches (:func:`patches_of`): cubes of side PATCH_SIDE times
+    rho_k, the median distance from a target to its ``n_neighbours``-th nearest
+    observation. Every target of a patch is analysed with the
+    PATCH_NEIGHBOURS * ``n_neighbours`` observations nearest to the patch's
+    centre, so one LU factorisation of B_oo + R serves the patch. Returns the
+    increment (n_targets,) in °C and the analysis-error variance (n_targets,)
+    in °C² (None unless ``with_variance``). Chunks of patches hold about
+    ``max_entries`` covariance entries at a time.
+    """
+    tree = cKDTree(obs.coords)
+    k = min(n_neighbours, len(innovation))
+    sample = np.linspace(0, len(targets.sd) - 1, min(len(targets.sd), 1000)).astype(int)
+    radius = np.median(np.atleast_2d(tree.query(targets.coords[sample], k=[k])[0])[:, -1])
+    patches = patches_of(targets.coords, max(radius, 1e-6) * PATCH_SIDE)
+    size = (patches >= 0).sum(axis=1)  # ascending
+    real = patches >= 0
+    centre = np.einsum("np,npd->nd", real, targets.coords[np.where(real, patches, 0)]) / \
+        size[:, None]
+    m = min(int(round(PATCH_NEIGHBOURS * n_neighbours)), len(innovation))
+    near = tree.query(centre, k=[m] if m == 1 else m)[1].reshape(len(patches), m)
+    increment = np.empty(len(targets.sd))
+    variance = np.empty(len(targets.sd)) if with_variance else None
+    chunk = max(1, max_entries // (m * (m + patches.shape[1])))
+    for start in range(0, len(patches), chunk):
+        part = slice(start, start + chunk)
+        members = patches[part, :size[part].max()]
+        real = members >= 0
+        members = np.where(real, members, members[:, :1])  # padding: the first member
+        nb = obs.take(near[part])
+        tgt = targets.take(members)
+        at = centre[part, None, :]
+        b_oo = covariance(nb.coords - at, nb.sd, nb.coords - at, nb.sd, model).astype(float)
+        diag = np.arange(m)
+        b_oo[:, diag, diag] += nb.noise
+        b_to = covariance(tgt.coords - at, tgt.sd, nb.coords - at, nb.sd, model)  # (c, p, m)
+        rhs = innovation[near[part]][:, :, None]
+        if with_variance:
+            rhs = np.concatenate([rhs, b_to.transpose(0, 2, 1)], axis=2)
+        x = np.linalg.solve(b_oo, rhs)  # (c, m, 1 [+ p])
+        inc = np.matmul(b_to, x[:, :, :1])[..., 0]
+        increment[members[real]] = inc[real]
+        if with_variance:
+            var = tgt.sd ** 2 - np.einsum("cpm,cmp->cp", b_to, x[:, :, 1:])
+            variance[members[real]] = np.maximum(var[real], 0.0)
+    return increment, variance
 
 
 @register_method("oi")
 class OptimalInterpolation(Method):
     """Local optimal interpolation of anomalies from the train monthly climatology.
+
+    :meth:`reconstruct_distribution` also returns the analysis-error variance.
 
     Parameters (None = fitted on the train split, per level)
     ----------
@@ -135,14 +208,14 @@ class OptimalInterpolation(Method):
         analyses each level on its own with its own scales.
     vertical_scale : vertical length scale in m (3-D only).
     n_neighbours : observations used per target cell.
-    return_variance : keep the analysis-error variance (°C², same shape as the
-        reconstruction) of the last :meth:`reconstruct` as ``analysis_variance_``.
     seed : seeds the sampling of point pairs for the fit.
     """
 
+    uncertainty = "variance"
+
     def __init__(self, model: str = "exponential", length_scale=None, nugget=None,
                  variance=None, anisotropic: bool = True, vertical: bool = True,
-                 vertical_scale=None, n_neighbours: int = 32, return_variance: bool = False,
+                 vertical_scale=None, n_neighbours: int = 32,
                  seed: int = 0):
         self.model = model
         self.length_scale = length_scale
@@ -152,7 +225,6 @@ class OptimalInterpolation(Method):
         self.vertical = vertical
         self.vertical_scale = vertical_scale
         self.n_neighbours = n_neighbours
-        self.return_variance = return_variance
         self.seed = seed
 
     def fit(self, train, grid):
@@ -190,6 +262,7 @@ class OptimalInterpolation(Method):
             self.groups_ = [(ocean, (float(np.median([lv.length_x for lv in self.levels_])),
                                      float(np.median([lv.length_y for lv in self.levels_])),
                                      self.vertical_scale_))]
+        self.targets_ = [self._points(group, lengths) for group, lengths in self.groups_]
         return self
 
     def _override(self, level: LevelCovariance) -> LevelCovariance:
@@ -211,29 +284,43 @@ class OptimalInterpolation(Method):
                        vertical_scale_m=round(lz, 2))
         return out
 
-    def _points(self, cells: np.ndarray) -> Points:
-        """:class:`Points` of the True cells of a (depth, lat, lon) mask."""
+    def _points(self, cells: np.ndarray, lengths) -> Points:
+        """:class:`Points` of the True cells of a (depth, lat, lon) mask, scaled by
+        ``lengths`` (L_x km, L_y km, L_z m)."""
         k, i, j = np.nonzero(cells)
-        return Points(self.u2_[i, j], self.u2_[i, j, 2], self.grid_.depth[k],
+        return Points(scaled_coords(self.u2_[i, j], self.grid_.depth[k], lengths),
                       self.sd_[k, i, j], self.noise_[k, i, j])
 
-    def reconstruct(self, obs):
+    def _analyse(self, obs, with_variance: bool) -> tuple[np.ndarray, np.ndarray | None]:
+        """Analysis (time, depth, lat, lon) in °C and, if asked, its error variance
+        in °C² (NaN off the ocean)."""
         ocean = self.grid_.ocean
         values = obs.values.astype(np.float64)
         out = self.background_[obs["time"].dt.month.values - 1].astype(np.float64)
-        variance = np.zeros_like(out)
+        variance = np.full(out.shape, np.nan) if with_variance else None
         for t in range(values.shape[0]):
             seen = np.isfinite(values[t]) & ocean
-            for group, lengths in self.groups_:
+            for (group, lengths), targets in zip(self.groups_, self.targets_, strict=True):
                 if not (seen & group).any():  # no observation: the background stands
-                    variance[t][group] = self.sd_[group] ** 2
+                    if with_variance:
+                        variance[t][group] = self.sd_[group] ** 2
                     continue
                 innovation = values[t][seen & group] - out[t][seen & group]
-                increment, var = local_oi(self._points(seen & group), innovation,
-                                          self._points(group), lengths, self.model,
-                                          self.n_neighbours)
+                increment, var = local_oi(self._points(seen & group, lengths), innovation,
+                                          targets, self.model, self.n_neighbours,
+                                          with_variance)
                 out[t][group] += increment
-                variance[t][group] = var
-        if self.return_variance:
-            self.analysis_variance_ = obs.copy(data=np.where(ocean, variance, np.nan))
-        return obs.copy(data=np.where(ocean, out, np.nan).astype(np.float32))
+                if with_variance:
+                    variance[t][group] = var
+        return np.where(ocean, out, np.nan), variance
+
+    def reconstruct(self, obs):
+        mean, _ = self._analyse(obs, with_variance=False)
+        return obs.copy(data=mean.astype(np.float32))
+
+    def reconstruct_distribution(self, obs):
+        """The analysis and its error variance, diag(B - B H^T (H B H^T + R)^-1 H B)
+        per cell (°C², with the same local neighbour sets as the analysis)."""
+        mean, variance = self._analyse(obs, with_variance=True)
+        return xr.Dataset({"mean": obs.copy(data=mean.astype(np.float32)),
+                           "variance": obs.copy(data=variance.astype(np.float32))})

@@ -52,15 +52,16 @@ def test_error_matches_the_analysis_variance_and_beats_linear():
     sd, length, nugget = 1.0, 2000.0, 0.05
     train = series(grid, np.zeros((12, *grid.shape)))  # background 0
     oi = make_method("oi", model="gaussian", length_scale=length, nugget=nugget,
-                     variance=sd ** 2 / (1 - nugget), vertical=False, n_neighbours=24,
-                     return_variance=True).fit(train, grid)
+                     variance=sd ** 2 / (1 - nugget), vertical=False,
+                     n_neighbours=24).fit(train, grid)
     linear = make_method("linear").fit(train, grid)
     truth = gaussian_draws(grid, 60, length, sd, rng)
     seen = rng.random(truth.shape) < 0.1
     noise = rng.standard_normal(truth.shape) * np.sqrt(nugget * sd ** 2 / (1 - nugget))
     obs = series(grid, np.where(seen, truth + noise, np.nan))
-    oi_err = (oi.reconstruct(obs).values - truth)[~seen]
-    predicted = oi.analysis_variance_.values[~seen]
+    analysis = oi.reconstruct_distribution(obs)
+    oi_err = (analysis["mean"].values - truth)[~seen]
+    predicted = analysis["variance"].values[~seen]
     lin_err = (linear.reconstruct(obs).values - truth)[~seen]
     mse = np.mean(oi_err ** 2)
     # 60 independent fields: the MSE's relative sampling error is a few per cent
