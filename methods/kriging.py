@@ -21,10 +21,13 @@ degrees, nugget). Three variants (``variant``):
   handled); distances are great-circle ones near the tile's centre only. PyKrige's
   UK has no moving window either: each tile is kriged with all observations of
   its window at once.
-- "ordinary3d": PyKrige's ``OrdinaryKriging3D`` per time over all levels, on
-  anomalies divided by each level's train anomaly RMS (``level_scale``), in
-  the tile's local projection with z = depth (m) * ``depth_scale`` (degrees of
-  arc per metre), so one isotropic 3-D variogram in degrees serves.
+- "ordinary3d": ordinary kriging per time over all levels, on anomalies
+  divided by each level's train anomaly RMS (``level_scale``), in the tile's
+  local projection with z = depth (m) * ``depth_scale`` (degrees of arc per
+  metre), so one isotropic 3-D variogram in degrees serves. The moving window
+  is PyKrige's ``OrdinaryKriging3D`` one (same windows, same system, same
+  variogram functions) with the per-target systems solved together by numpy
+  (:func:`krige_windows`), not in PyKrige's per-target Python loop.
 
 PyKrige builds dense all-pairs matrices when it is set up (O(N^2) memory), so
 the method never gives it many points at once: the variogram is fitted on at
@@ -32,14 +35,15 @@ most ``max_fit_points`` points, and the kriging runs tile by tile (``tile`` x
 ``tile`` grid cells, of one level), each with only the observations that are
 among the nearest ``n_closest_points`` of one of the tile's cells. For the
 ordinary variant the result equals PyKrige's own moving window over all
-observations.
+observations. The kriging variance (PyKrige's ``ss``) comes out of
+:meth:`Kriging.reconstruct_distribution`.
 """
 
 from __future__ import annotations
 
 import numpy as np
+import xarray as xr
 from pykrige.ok import OrdinaryKriging
-from pykrige.ok3d import OrdinaryKriging3D
 from pykrige.uk import UniversalKriging
 from scipy.spatial import cKDTree
 
@@ -55,6 +59,9 @@ VARIANTS = ("ordinary", "universal", "ordinary3d")
 DEFAULT_VERTICAL_M = 100.0  # vertical e-folding scale (m) when it cannot be fitted
 DEG_PER_RADIAN = 180.0 / np.pi
 MIN_FIT_POINTS = 20  # fewer points than this: the level keeps the default / train variogram
+#: PyKrige's variogram model functions, f([psill, range, nugget], distance).
+VARIOGRAMS = OrdinaryKriging.variogram_dict
+KRIGING_EPS = 1e-10  # PyKrige's distance below which a point is a datum
 DEFAULT_RANGE_DEG = 10.0  # default variogram range; psill = the level's variance, nugget 10 %
 
 
@@ -80,6 +87,43 @@ def local_xy(lat, lon, lat_c: float, lon_c: float) -> tuple[np.ndarray, np.ndarr
     return dlon * np.cos(np.deg2rad(lat_c)), np.asarray(lat) - lat_c
 
 
+def krige_windows(data: np.ndarray, values: np.ndarray, points: np.ndarray, n_closest: int,
+                  variogram, params) -> tuple[np.ndarray, np.ndarray]:
+    """Ordinary kriging of ``points`` (p, d), each with a moving window of its
+    ``n_closest`` nearest ``data`` points (n, d) of ``values`` (n,); the systems
+    are solved together (numpy's stacked solves).
+
+    ``variogram(params, distance)`` is one of PyKrige's model functions and
+    ``params`` its [psill, range, nugget]. It is PyKrige's ``OrdinaryKriging3D``
+    moving window (``execute(..., n_closest_points=n_closest, backend="loop")``)
+    without its per-point Python loop: coordinates centred on the data's
+    mid-range, the window from a k-d tree over them, the system
+    [Gamma 1; 1^T 0] [w; mu] = [gamma; 1] with gamma(0) = 0 on Gamma's diagonal
+    and at a point within 1e-10 of a datum (an exact interpolator). Returns the
+    estimates (p,) and the kriging variances sigma^2 = w . gamma + mu (p,).
+    """
+    centre = (data.max(axis=0) + data.min(axis=0)) / 2.0
+    data, points = data - centre, points - centre
+    k = min(n_closest, len(values))
+    distance, idx = cKDTree(data[:, ::-1]).query(points[:, ::-1], k=k)  # PyKrige's (z, y, x)
+    distance, idx = distance.reshape(len(points), k), idx.reshape(len(points), k)
+    window = data[idx]  # (p, k, d)
+    pair = np.zeros((len(points), k, k))
+    for column in window.transpose(2, 0, 1):  # squared distances, one coordinate at a time
+        step = column[:, :, None] - column[:, None, :]
+        step *= step
+        pair += step
+    np.sqrt(pair, out=pair)
+    a = np.ones((len(points), k + 1, k + 1))
+    a[:, :k, :k] = -variogram(params, pair)
+    diag = np.arange(k + 1)
+    a[:, diag, diag] = 0.0
+    b = np.ones((len(points), k + 1))
+    b[:, :k] = np.where(np.abs(distance) <= KRIGING_EPS, 0.0, -variogram(params, distance))
+    x = np.linalg.solve(a, b[:, :, None])[..., 0]
+    return np.sum(x[:, :k] * values[idx], axis=1), -np.sum(x * b, axis=1)
+
+
 def default_variogram(values: np.ndarray) -> dict:
     """The documented fallback variogram for ``values`` (n,) in °C."""
     var = float(np.var(values)) if values.size > 1 else 1.0
@@ -89,7 +133,8 @@ def default_variogram(values: np.ndarray) -> dict:
 
 @register_method("kriging")
 class Kriging(Method):
-    """Kriging of anomalies from the train monthly climatology (see the module).
+    """Kriging of anomalies from the train monthly climatology (see the module);
+    :meth:`reconstruct_distribution` also returns the kriging variance.
 
     Parameters
     ----------
@@ -113,6 +158,8 @@ class Kriging(Method):
     tile : side of the tiles, in grid cells, kriged with one PyKrige object.
     seed : seeds the subsampling.
     """
+
+    uncertainty = "variance"
 
     def __init__(self, variogram_model: str = "exponential", fit_on: str = "train",
                  variogram_parameters=None, n_closest_points: int = 32, backend: str = "C",
@@ -254,32 +301,58 @@ class Kriging(Method):
                           level_scale=[round(float(s), 6) for s in self.level_scale_])
         return record
 
-    def reconstruct(self, obs):
+    def _reconstruct(self, obs) -> tuple[np.ndarray, np.ndarray]:
+        """The kriged field (time, depth, lat, lon) in °C and its kriging variance
+        in °C² (NaN off the ocean). Where a level (2-D variants) or a time
+        ("ordinary3d") has no observation, the climatology stands and the
+        variance is the variogram's sill (psill + nugget, times the level's
+        scale squared for "ordinary3d")."""
         ocean = self.grid_.ocean
         values = obs.values.astype(np.float64)
         out = self.background_[obs["time"].dt.month.values - 1].astype(np.float64)
+        variance = np.full(out.shape, np.nan)
         # counts of this reconstruction
         self.obs_fits_, self.obs_fallbacks_, self.obs_subsampled_ = 0, 0, 0
         self.drift_fallbacks_ = 0
         self.rng_ = np.random.default_rng(self.seed)
         if self.variant == "ordinary3d":  # each cell's level scale, (depth, lat, lon) in °C
             scale = np.broadcast_to(self.level_scale_[:, None, None], ocean.shape)
+            sill = self.variogram3d_["psill"] + self.variogram3d_["nugget"]
         for t in range(values.shape[0]):
             if self.variant == "ordinary3d":
                 seen = np.isfinite(values[t]) & ocean
                 if not seen.any():  # no observation: the climatology stands
+                    variance[t][ocean] = sill * scale[ocean] ** 2
                     continue
                 z = (values[t][seen] - out[t][seen]) / scale[seen]
-                out[t][ocean] += self._krige3d(seen, z, ocean) * scale[ocean]
+                estimate, sigma2 = self._krige3d(seen, z, ocean)
+                out[t][ocean] += estimate * scale[ocean]
+                variance[t][ocean] = sigma2 * scale[ocean] ** 2
                 continue
             for k in range(values.shape[1]):
                 seen = np.isfinite(values[t, k]) & ocean[k]
                 if not seen.any():  # no observation: the climatology stands
+                    variance[t, k][ocean[k]] = self.levels_[k]["psill"] + self.levels_[k]["nugget"]
                     continue
                 anomaly = values[t, k][seen] - out[t, k][seen]
                 params = self._variogram(k, seen, anomaly)
-                out[t, k][ocean[k]] += self._krige(seen, anomaly, ocean[k], params)
-        return obs.copy(data=np.where(ocean, out, np.nan).astype(np.float32))
+                estimate, sigma2 = self._krige(seen, anomaly, ocean[k], params)
+                out[t, k][ocean[k]] += estimate
+                variance[t, k][ocean[k]] = sigma2
+        return np.where(ocean, out, np.nan), variance
+
+    def reconstruct(self, obs):
+        mean, _ = self._reconstruct(obs)
+        return obs.copy(data=mean.astype(np.float32))
+
+    def reconstruct_distribution(self, obs):
+        """The kriged field and its kriging variance (°C²): PyKrige's ``ss`` for
+        the 2-D variants, the same sigma^2 from :func:`krige_windows` for
+        "ordinary3d" (times the level's scale squared)."""
+        mean, variance = self._reconstruct(obs)
+        return xr.Dataset({"mean": obs.copy(data=mean.astype(np.float32)),
+                           "variance": obs.copy(data=np.maximum(variance, 0.0)
+                                                .astype(np.float32))})
 
     def _variogram(self, k: int, seen: np.ndarray, anomaly: np.ndarray) -> dict:
         """The variogram parameters for level ``k`` given its guidance points."""
@@ -305,14 +378,18 @@ class Kriging(Method):
                     lon_c = float(np.mean(self.grid_.lon[block[1]]))
                     yield block, cells, lat_c, lon_c
 
-    def _krige(self, seen, anomaly, targets, params) -> np.ndarray:
-        """Kriged anomaly at the True cells of ``targets`` (lat, lon), tile by tile."""
-        if anomaly.size < 2:  # one point: ordinary kriging returns its value everywhere
-            return np.full(int(targets.sum()), anomaly[0])
+    def _krige(self, seen, anomaly, targets, params) -> tuple[np.ndarray, np.ndarray]:
+        """Kriged anomaly (°C) and kriging variance (°C²) at the True cells of
+        ``targets`` (lat, lon), tile by tile."""
+        if anomaly.size < 2:  # one point: its value everywhere, variance 2 gamma(d)
+            angle = np.arccos(np.clip(self.u2_[targets] @ self.u2_[seen][0], -1.0, 1.0))
+            gamma = VARIOGRAMS[self.variogram_model](
+                [params["psill"], params["range"], params["nugget"]], angle * DEG_PER_RADIAN)
+            return np.full(int(targets.sum()), anomaly[0]), np.where(angle > 0, 2 * gamma, 0.0)
         n_closest = min(self.n_closest_points, anomaly.size)
         tree = cKDTree(self.u2_[seen])
         lon_o, lat_o = self.lon2_[seen], self.lat2_[seen]
-        result = np.zeros(targets.shape)
+        result, sigma2 = np.zeros(targets.shape), np.zeros(targets.shape)
         for block, cells, lat_c, lon_c in self._tiles(targets):
             _, idx = tree.query(self.u2_[block][cells], k=n_closest)
             near = np.unique(idx)
@@ -323,7 +400,7 @@ class Kriging(Method):
                 uk = UniversalKriging(x, y, anomaly[near], variogram_model=self.variogram_model,
                                       variogram_parameters=params,
                                       drift_terms=["regional_linear"])
-                estimate, _ = uk.execute("points", *local_xy(lat_t, lon_t, lat_c, lon_c))
+                estimate, ss = uk.execute("points", *local_xy(lat_t, lon_t, lat_c, lon_c))
             else:  # ordinary, or a window that cannot fit a plane: ordinary kriging
                 if self.variant == "universal":
                     self.drift_fallbacks_ += 1
@@ -331,43 +408,46 @@ class Kriging(Method):
                                      variogram_model=self.variogram_model,
                                      variogram_parameters=params,
                                      coordinates_type="geographic")
-                estimate, _ = ok.execute("points", lon_t, lat_t,
-                                         n_closest_points=min(n_closest, near.size),
-                                         backend=self.backend)
+                estimate, ss = ok.execute("points", lon_t, lat_t,
+                                          n_closest_points=min(n_closest, near.size),
+                                          backend=self.backend)
             result[block][cells] = np.asarray(estimate)
-        return result[targets]
+            sigma2[block][cells] = np.asarray(ss)
+        return result[targets], sigma2[targets]
 
-    def _krige3d(self, seen: np.ndarray, z: np.ndarray, targets: np.ndarray) -> np.ndarray:
-        """Kriged scaled anomaly at the True cells of ``targets`` (depth, lat, lon).
+    def _krige3d(self, seen: np.ndarray, z: np.ndarray,
+                 targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Kriged scaled anomaly and its kriging variance at the True cells of
+        ``targets`` (depth, lat, lon).
 
         ``seen`` (depth, lat, lon) marks the observations, ``z`` (n,) their scaled
-        anomalies. Tiles are ``tile`` x ``tile`` cells of one level; the window of
-        a target is its ``n_closest_points`` nearest observations in the space of
-        (unit vector in degrees of arc, depth * depth_scale).
+        anomalies. Tiles are ``tile`` x ``tile`` cells of one level. A tile's
+        candidates are the ``n_closest_points`` nearest observations of each of
+        its cells in the space of (unit vector in degrees of arc, depth *
+        depth_scale); in the tile's local projection each target is kriged with
+        its ``n_closest_points`` nearest candidates (:func:`krige_windows`).
         """
-        if z.size < 2:  # one point: ordinary kriging returns its value everywhere
-            return np.full(int(targets.sum()), z[0])
         n_closest = min(self.n_closest_points, z.size)
         depth = self.grid_.depth * self.depth_scale_  # degrees of arc
-
         level_o, i_o, j_o = np.nonzero(seen)
         tree = cKDTree(np.column_stack([self.u2_[i_o, j_o] * DEG_PER_RADIAN, depth[level_o]]))
         lat_o, lon_o, depth_o = self.lat2_[i_o, j_o], self.lon2_[i_o, j_o], depth[level_o]
-        result = np.zeros(targets.shape)
+        params = [self.variogram3d_[key] for key in ("psill", "range", "nugget")]
+        variogram = VARIOGRAMS[self.variogram_model]
+        result, sigma2 = np.zeros(targets.shape), np.zeros(targets.shape)
         for k in range(targets.shape[0]):
             for block, cells, lat_c, lon_c in self._tiles(targets[k]):
                 u_t = self.u2_[block][cells] * DEG_PER_RADIAN
                 _, idx = tree.query(np.column_stack([u_t, np.full(len(u_t), depth[k])]),
                                     k=n_closest)
                 near = np.unique(idx)
-                x, y = local_xy(lat_o[near], lon_o[near], lat_c, lon_c)
-                ok = OrdinaryKriging3D(x, y, depth_o[near], z[near],
-                                       variogram_model=self.variogram_model,
-                                       variogram_parameters=self.variogram3d_)
+                data = np.column_stack([*local_xy(lat_o[near], lon_o[near], lat_c, lon_c),
+                                        depth_o[near]])
                 x_t, y_t = local_xy(self.lat2_[block][cells], self.lon2_[block][cells],
                                     lat_c, lon_c)
-                estimate, _ = ok.execute("points", x_t, y_t, np.full(x_t.size, depth[k]),
-                                         n_closest_points=min(n_closest, near.size),
-                                         backend="loop")
-                result[k][block][cells] = np.asarray(estimate)
-        return result[targets]
+                points = np.column_stack([x_t, y_t, np.full(x_t.size, depth[k])])
+                estimate, ss = krige_windows(data, z[near], points, n_closest, variogram,
+                                             params)
+                result[k][block][cells] = estimate
+                sigma2[k][block][cells] = ss
+        return result[targets], sigma2[targets]
