@@ -82,23 +82,22 @@ def covariance(a: np.ndarray, sd_a: np.ndarray, b: np.ndarray, sd_b: np.ndarray,
     """B between stacks of points, (c, p) x (c, m) -> (c, p, m), °C², float32.
 
     ``a`` (c, p, d) and ``b`` (c, m, d) are :attr:`Points.coords` (best centred
-    on each stack, as the squared distances come from a float32 Gram matrix),
+    on each stack: the squared distances are summed in float32),
     ``sd_a`` (c, p) and ``sd_b`` (c, m) the background-error sd in °C. B =
     sd_a sd_b rho(r) rho(|dz| / L_z) is one exponential: for the gaussian model
     exp(-(r^2 + dz^2 / L_z^2) / 2), for the exponential one exp(-r - |dz| / L_z).
     """
     a, b = a.astype(np.float32), b.astype(np.float32)
-    if model == "exponential":  # the horizontal distance alone in the Gram matrix
-        a, b, z_a, z_b = a[..., :3], b[..., :3], a[..., 3:], b[..., 3:]
-    out = np.matmul(np.ascontiguousarray(a), np.ascontiguousarray(b.transpose(0, 2, 1)))
-    out *= -2.0
-    out += np.einsum("cpd,cpd->cp", a, a)[:, :, None]
-    out += np.einsum("cmd,cmd->cm", b, b)[:, None, :]
-    np.maximum(out, 0.0, out=out)  # |a - b|^2
+    columns = 3 if model == "exponential" else a.shape[-1]  # exponential: r alone here
+    out = np.zeros((a.shape[0], a.shape[1], b.shape[1]), dtype=np.float32)
+    for c in range(columns):  # differences, not a Gram matrix: exact at zero distance
+        step = a[:, :, None, c] - b[:, None, :, c]
+        step *= step
+        out += step
     if model == "exponential":
         np.sqrt(out, out=out)
-        if z_a.shape[-1]:
-            out += np.abs(z_a - z_b.transpose(0, 2, 1))
+        if a.shape[-1] == 4:
+            out += np.abs(a[:, :, None, 3] - b[:, None, :, 3])
         out *= -1.0
     else:
         out *= -0.5

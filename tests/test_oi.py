@@ -101,3 +101,38 @@ def test_three_dimensional_reconstruction_is_complete(vertical):
     values[:, :, 0, 0] = 1.0  # at least one observation per level
     out = oi.reconstruct(series(grid, values)).values
     assert np.isfinite(out[:, ocean]).all() and np.isnan(out[:, ~ocean]).all()
+
+
+def dense_blue(b, r_var, seen, innovation):
+    """The global BLUE with numpy: increment and diag(B - B H^T (H B H^T + R)^-1 H B)."""
+    gain = np.linalg.solve(b[np.ix_(seen, seen)] + r_var * np.eye(seen.sum()), b[seen]).T
+    return gain @ innovation, np.diag(b) - np.sum(gain * b[:, seen], axis=1)
+
+
+@pytest.mark.parametrize("model", ["gaussian", "exponential"])
+def test_distribution_equals_the_dense_blue_when_every_observation_is_a_neighbour(model):
+    rng = np.random.default_rng(3)
+    lat, lon = regular_axes(10.0)
+    depth = np.array([5.0, 150.0])
+    grid = Grid(lat, lon, depth, np.ones((2, lat.size, lon.size), dtype=bool))
+    train = series(grid, np.zeros((12, *grid.shape)))  # background 0
+    total, nugget, length, length_z = 1.5, 0.2, 1500.0, 200.0
+    oi = make_method("oi", model=model, length_scale=length, nugget=nugget, variance=total,
+                     vertical_scale=length_z, n_neighbours=60).fit(train, grid)
+    values = np.full((1, *grid.shape), np.nan)
+    seen = rng.random(grid.shape) < 0.03  # about 40 observations, all within every window
+    values[0][seen] = rng.standard_normal(seen.sum())
+    analysis = oi.reconstruct_distribution(series(grid, values))
+    lat2, lon2 = np.meshgrid(lat, lon, indexing="ij")
+    u = np.tile(unit_vectors(lat2, lon2).reshape(-1, 3), (2, 1))
+    z = np.repeat(depth, lat.size * lon.size)
+    r = np.sqrt(np.maximum(2 - 2 * u @ u.T, 0)) * EARTH_RADIUS_KM / length
+    dz = np.abs(z[:, None] - z[None, :]) / length_z
+    rho = np.exp(-0.5 * (r ** 2 + dz ** 2)) if model == "gaussian" else np.exp(-r - dz)
+    b = (1 - nugget) * total * rho
+    increment, variance = dense_blue(b, nugget * total, seen.ravel(), values[0][seen])
+    np.testing.assert_allclose(analysis["mean"].values.ravel(), increment, atol=2e-5)
+    np.testing.assert_allclose(analysis["variance"].values.ravel(), variance, atol=2e-5)
+    np.testing.assert_array_equal(oi.reconstruct(series(grid, values)).values,
+                                  analysis["mean"].values)
+    assert oi.uncertainty == "variance"
