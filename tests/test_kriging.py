@@ -190,3 +190,52 @@ def test_subsampled_fits_count_each_fit_and_each_reconstruction():
         record = kriging.fitted_params()
         assert record["subsampled_fits"] == 3
         assert record["obs_fits"] == 2 and record["obs_subsampled_fits"] == 1
+
+
+def test_variance_is_pykriges_ss():
+    rng = np.random.default_rng(8)
+    grid = surface_grid()
+    train = series(grid, np.zeros((12, *grid.shape)))
+    params = {"psill": 0.8, "range": 30.0, "nugget": 0.05}
+    kriging = make_method("kriging", variogram_model="spherical", variogram_parameters=params,
+                          n_closest_points=1000, tile=5).fit(train, grid)
+    truth = gaussian_draws(grid, 1, 1500.0, 1.0, rng)
+    seen, obs = sparse_obs(grid, rng, 0.1, truth)
+    lat2, lon2 = np.meshgrid(grid.lat, grid.lon, indexing="ij")
+    ok = OrdinaryKriging(lon2[seen[0, 0]], lat2[seen[0, 0]], truth[0, 0][seen[0, 0]],
+                         variogram_model="spherical", variogram_parameters=params,
+                         coordinates_type="geographic")
+    _, ss = ok.execute("points", lon2.ravel(), lat2.ravel())
+    out = kriging.reconstruct_distribution(obs)
+    assert kriging.uncertainty == "variance"
+    np.testing.assert_allclose(out["variance"].values[0, 0].ravel(), np.asarray(ss), atol=1e-5)
+    np.testing.assert_array_equal(out["mean"].values, kriging.reconstruct(obs).values)
+
+
+def test_ordinary3d_moving_window_equals_pykrige_with_its_variance():
+    rng = np.random.default_rng(9)
+    grid = regional_grid(2)
+    train = series(grid, np.zeros((12, *grid.shape)))
+    params = {"psill": 0.9, "range": 25.0, "nugget": 0.1}
+    method = make_method("kriging", variant="ordinary3d", variogram_parameters=params,
+                         depth_scale=0.05, n_closest_points=12, tile=100).fit(train, grid)
+    draws = gaussian_draws(surface_grid(), 2, 2000.0, 1.0, rng)
+    truth = np.where(grid.ocean, np.concatenate([draws[:1], draws[1:]], axis=1), np.nan)
+    seen, obs = sparse_obs(grid, rng, 0.15, truth)
+    seen &= grid.ocean
+    out = method.reconstruct_distribution(obs)
+    scale = np.array(method.fitted_params()["level_scale"])[:, None, None] * np.ones(grid.shape)
+    lat3 = np.broadcast_to(grid.lat[None, :, None], grid.shape)
+    lon3 = np.broadcast_to(grid.lon[None, None, :], grid.shape)
+    depth3 = np.broadcast_to(grid.depth[:, None, None] * 0.05, grid.shape)
+    x, y = local_xy(lat3, lon3, float(grid.lat.mean()), float(grid.lon.mean()))
+    ok = OrdinaryKriging3D(x[seen[0]], y[seen[0]], depth3[seen[0]],
+                           (truth[0] / scale)[seen[0]], variogram_model="exponential",
+                           variogram_parameters=params)
+    ocean = grid.ocean
+    # PyKrige's own moving window: 12 nearest of all observations, per-target Python loop
+    direct, ss = ok.execute("points", x[ocean], y[ocean], depth3[ocean], n_closest_points=12,
+                            backend="loop")
+    np.testing.assert_allclose(out["mean"].values[0][ocean], scale[ocean] * direct, atol=1e-5)
+    np.testing.assert_allclose(out["variance"].values[0][ocean], scale[ocean] ** 2 * ss,
+                               atol=1e-5)
