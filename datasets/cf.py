@@ -30,6 +30,7 @@ Splits must not overlap.
 from __future__ import annotations
 
 import glob
+import logging
 import os
 import warnings
 from dataclasses import dataclass
@@ -39,7 +40,6 @@ import cf_xarray  # noqa: F401  (registers the .cf accessor)
 import cftime
 import numpy as np
 import xarray as xr
-from cf_xarray.units import units as UNITS
 
 from reconbench.datasets.checks import CELSIUS_RANGE, KELVIN_LOOKING
 from reconbench.datasets.grid import Grid
@@ -56,6 +56,22 @@ from reconbench.datasets.regrid import (
 from reconbench.datasets.source import SPLITS, DatasetSource, register_source
 from reconbench.datasets.times import describe_times, format_stamp, time_resolution
 from reconbench.errors import InputError
+
+
+def _units_registry():
+    """cf-xarray's pint registry; its import logs pint's "Redefining" notices, kept quiet."""
+    logger = logging.getLogger("pint.util")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        from cf_xarray.units import units
+    finally:
+        logger.setLevel(level)
+    return units
+
+
+#: Units registry: pint with CF / UDUNITS names (cf-xarray's).
+UNITS = _units_registry()
 
 #: Year in which the months of a climatological time axis are stamped.
 CLIMATOLOGY_YEAR = 2000
@@ -121,7 +137,9 @@ def open_file(path: Path) -> xr.Dataset:
     try:
         if path.is_dir():
             return xr.open_zarr(path, decode_times=False)
-        return xr.open_dataset(path, decode_times=False)
+        with open(path, "rb") as fh:  # scipy checks a classic file's length; NetCDF-C reads
+            classic = fh.read(3) == b"CDF"  # a truncated one with zeros for the missing part
+        return xr.open_dataset(path, decode_times=False, engine="scipy" if classic else None)
     except Exception as exc:  # each backend raises its own types
         raise InputError(f"{str(path)!r} could not be read as NetCDF or Zarr (not such a file, "
                          f"or truncated): {type(exc).__name__}: {exc}") from None
