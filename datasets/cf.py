@@ -897,6 +897,8 @@ class CFSource(DatasetSource):
                                         {**months, "train": None},
                                         extra={"train": np.zeros(times.size, bool)},
                                         dates={**dates, "train": None})
+            if not set_by["test"]:  # the training source trains: the rest of paths tests
+                selection["test"] = ~selection["val"]
         elif times.size == 1 and not any(set_by.values()):
             selection = {"train": np.zeros(1, bool), "val": np.zeros(1, bool),
                          "test": np.ones(1, bool)}
