@@ -279,7 +279,7 @@ def test_kelvin_looking_values_without_units(tmp_path):
     del ds["thetao"].attrs["units"]
     ds.to_netcdf(tmp_path / "nounits.nc")
     with pytest.warns(UserWarning, match="declares no units"), \
-            pytest.raises(InputError, match=r"declares no units but its value 289\.15 at 2000-01, "
+            pytest.raises(InputError, match=r"declares no units but its value 288\.92 at 2000-01, "
                                             r"depth 0 m, lat 40\.5, lon -3\.5 looks like kelvin"):
         CFSource(str(tmp_path / "nounits.nc"))
 
