@@ -87,7 +87,8 @@ def unobserved_level(da):
 
 # (name, which file to spoil, how, command-line extras, expected fragment)
 FILE_CASES = [
-    ("inf in the ocean", "obs", with_inf, [], "has an infinite value at 1953-01, depth 5.02159 m, lat -75, lon 165"),
+    ("inf in the ocean", "obs", with_inf, [],
+     "has an infinite value at 1953-01, depth 5.02159 m, lat -75, lon 165"),
     ("NaN inside the ocean", "train", with_gap, [], "a gap inside the ocean"),
     ("kelvin declared as degC", "obs", kelvin, [], "looks like kelvin"),
     ("an extra dimension", "obs", lambda da: da.expand_dims(member=2, axis=1), [],

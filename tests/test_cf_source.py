@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from cf_files import ALL_MONTHS, DEPTH, LAT, LON, N_MONTHS, month_days, truth, write
 
-from reconbench.datasets.cf import CFSource, DataWarning
+from reconbench.datasets.cf import CFSource
 from reconbench.datasets.regrid import RegridWarning
 from reconbench.errors import InputError
 
