@@ -52,6 +52,7 @@ def cmd_list(args) -> None:
 
 def cmd_describe(args) -> None:
     from reconbench.datasets.source import make_source
+    from reconbench.datasets.times import describe_times
 
     source = make_source(args.dataset, **_key_values(args.param, "--param"))
     grid = source.grid
@@ -60,11 +61,10 @@ def cmd_describe(args) -> None:
     print(f"  lat {grid.lat[0]:g} .. {grid.lat[-1]:g} °N, lon {grid.lon[0]:g} .. "
           f"{grid.lon[-1]:g} °E")
     for split in ("train", "val", "test"):
-        times = source.split_times(split)
-        span = f"{str(times[0])[:7]} .. {str(times[-1])[:7]}" if times.size else "(empty)"
-        print(f"  {split:<5}: {times.size} months, {span}")
-    source_units = getattr(source, "source_units", "degC")
-    print(f"  units: degC (source: {source_units})")
+        print(f"  {split:<5}: {describe_times(source.split_times(split))}")
+    override = getattr(source, "units", None)
+    read_as = f"; read as {override!r} by the units parameter" if override else ""
+    print(f"  units: degC (file: {getattr(source, 'source_units', 'degC')}{read_as})")
     print("  level (m)   ocean fraction")
     for depth, fraction in zip(grid.depth, grid.ocean_fraction, strict=True):
         print(f"  {depth:9.1f}   {fraction:.3f}")
@@ -118,28 +118,23 @@ def cmd_report(args) -> None:
 def cmd_reconstruct(args) -> None:
     from reconbench.benchmark.runner import check_reconstruction
     from reconbench.benchmark.store import atomic_write
-    from reconbench.datasets.checks import check_complete_over_time, check_levels_have_ocean
-    from reconbench.datasets.netcdf import grid_of, read_field, write_field
+    from reconbench.datasets.checks import check_levels_have_ocean
+    from reconbench.datasets.netcdf import read_observations, read_training, write_field
     from reconbench.methods.registry import make_method
 
     method = make_method(args.method, **_key_values(args.param, "--param"))
-    train = read_field(args.train, args.variable)
-    what = f"training file {args.train!r}"
-    check_complete_over_time(train.values, what)
-    grid = grid_of(train, name=Path(args.train).stem)
-    check_levels_have_ocean(grid.ocean, grid.depth, what)
-    obs = read_field(args.obs, args.variable)
-    if obs.shape[1:] != grid.shape:
-        raise InputError(f"observations {args.obs!r} have shape {obs.shape[1:]} per time step but "
-                         f"the training file {args.train!r} has {grid.shape}")
-    obs = obs.where(grid.ocean)
+    train, grid = read_training(args.train, args.variable, args.units)
+    check_levels_have_ocean(grid.ocean, grid.depth, f"training file {args.train!r}")
+    obs, file_dims = read_observations(args.obs, args.variable, args.units, grid)
     method.fit(train, grid)
     recon = method.reconstruct(obs)
     check_reconstruction(recon, obs, grid, args.method)
     recon = recon.where(grid.ocean).rename(args.variable)
     recon.attrs.update(units="degC", reconstruction_method=args.method,
                        reconstruction_params=str(method.get_params()))
-    atomic_write(Path(args.output), lambda tmp: write_field(recon, tmp))
+    out = recon.squeeze("depth", drop=True) if "depth" not in file_dims else recon
+    out = out.transpose(*file_dims)
+    atomic_write(Path(args.output), lambda tmp: write_field(out, tmp))
     print(f"reconstruction: {args.output}")
 
 
@@ -206,14 +201,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("reconstruct",
                        help="apply a method to a NetCDF file of observations")
     p.add_argument("obs", help="NetCDF with the observations: values at the guidance points, "
-                               "NaN elsewhere; dims (time, depth, lat, lon) or (time, lat, lon)")
+                               "NaN elsewhere; dims (time, depth, lat, lon) or (time, lat, lon), "
+                               "found by CF attributes; the output has the same dims")
     p.add_argument("--train", required=True,
                    help="NetCDF of complete training fields on the same grid (NaN off the "
                         "ocean); the method is fitted on it and it defines the ocean mask")
     p.add_argument("-m", "--method", required=True, help="a method name from 'reconbench list'")
     p.add_argument("-p", "--param", action="append", metavar="KEY=VALUE",
                    help="a method parameter (repeatable)")
-    p.add_argument("--variable", default="thetao", help="variable name in both files")
+    p.add_argument("--variable", default="thetao",
+                   help="variable name (or CF standard_name) in both files (default: thetao)")
+    p.add_argument("--units",
+                   help="read both files in these temperature units instead of the files' own "
+                        "(e.g. K, degC, degrees_C; default: each file's units attribute)")
     p.add_argument("-o", "--output", required=True, help="NetCDF file to write")
     p.set_defaults(func=cmd_reconstruct)
 

@@ -37,9 +37,9 @@ from reconbench.benchmark.suite import Component, Suite
 from reconbench.datasets.grid import Grid
 from reconbench.datasets.masks import MaskSpec
 from reconbench.datasets.source import DatasetSource, make_source
-from reconbench.errors import InputError, ReconbenchError
+from reconbench.errors import ConfigError, InputError, ReconbenchError
 from reconbench.methods.base import Method
-from reconbench.methods.registry import make_method
+from reconbench.methods.registry import make_method, method_class
 
 VERSIONED_PACKAGES = ("numpy", "scipy", "pandas", "xarray", "scikit-learn", "pykrige", "torch")
 
@@ -78,6 +78,32 @@ def sample_indices(n_available: int, n_samples: int) -> np.ndarray:
         raise ReconbenchError(f"the suite asks for {n_samples} samples but the split has only "
                               f"{n_available} months")
     return np.unique(np.linspace(0, n_available - 1, n_samples).round().astype(int))
+
+
+def check_splits(suite: Suite, bench: Workbench) -> None:
+    """Before any cell: each dataset's suite split holds enough time steps for the
+    samples, and its train split is not empty for a method that needs training; else one
+    line naming the split and the time steps there are (in their own resolution)."""
+    from reconbench.datasets.times import describe_times
+
+    for dataset in suite.datasets:
+        source = bench.source(dataset)
+        times = {s: source.split_times(s) for s in ("train", "val", "test")}
+        span = describe_times(np.sort(np.concatenate(list(times.values()))))
+        n = times[suite.split].size
+        if n < suite.samples:
+            raise ConfigError(f"the suite asks for {suite.samples} samples of the {suite.split} "
+                              f"split of dataset {dataset.label!r}, which has "
+                              f"{describe_times(times[suite.split])} (the dataset has {span}); "
+                              f"lower samples or widen the split")
+        for method in suite.methods:
+            if (method.runs_on(dataset) and times["train"].size == 0
+                    and method_class(method.name).needs_training):
+                raise ConfigError(f"method {method.label!r} needs training but the train split "
+                                  f"of dataset {dataset.label!r} is empty (the dataset has "
+                                  f"{span}); use a method that needs none (nearest, linear), "
+                                  f"set train_years/train_dates, or name a training source "
+                                  f"with the dataset parameter train_paths")
 
 
 class PeakMemory:
@@ -227,7 +253,10 @@ class Workbench:
             source, _ = self.samples(suite, dataset)
             model = make_method(method.name, **method.params)
             start = time.perf_counter()
-            model.fit(source.split("train"), source.grid)
+            train = (source.split("train") if source.split_times("train").size
+                     else source.grid.field(np.empty((0, *source.grid.shape)),
+                                            np.array([], "datetime64[ns]")))
+            model.fit(train, source.grid)
             self._remember(self._methods, key, (model, time.perf_counter() - start))
         self._methods.move_to_end(key)
         return self._methods[key]
@@ -336,6 +365,7 @@ def run_suite(suite: Suite, results: str | Path, progress: bool = True,
     grids = {d.label: bench.source(d).grid for d in suite.datasets}
     for m in suite.methods:
         make_method(m.name, **m.params)
+    check_splits(suite, bench)
     store = ResultsStore(results)
     with store.lock():
         store.remove_temporaries()

@@ -119,7 +119,8 @@ class CMIP6Source(DatasetSource):
         if len(layouts) > 1 and isinstance(self.grid_spec, str) and self.grid_spec == "native":
             raise InputError("several CMIP6 runs need a common target: set grid to 'en4' or a "
                              "resolution in degrees")
-        lat, lon, _ = target_axes(self.grid_spec, first.lat, first.lon, first.curvilinear)
+        lat, lon, _ = target_axes(self.grid_spec, first.lat, first.lon, first.curvilinear,
+                                  first.extent, first.what)
         deepest = min(lays[0].depth[-1] for lays in layouts.values())
         depth = target_depths(self.depths, first.depth[first.depth <= deepest])
         runs = {}

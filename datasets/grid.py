@@ -3,7 +3,9 @@
 A :class:`Grid` is regular in latitude and longitude:
 
 - ``lat``: (n_lat,) cell centres in degrees north, strictly ascending;
-- ``lon``: (n_lon,) cell centres in degrees east in [0, 360), strictly ascending;
+- ``lon``: (n_lon,) cell centres in degrees east, strictly ascending: in [0, 360)
+  for a global grid; a regional grid keeps its box's frame (e.g. -5.5 .. 3.5 for a
+  box across the prime meridian), spanning less than 360°;
 - ``depth``: (n_depth,) level depths in metres, positive down, strictly ascending;
 - ``ocean``: (n_depth, n_lat, n_lon) bool, True where the level is wet.
 
@@ -77,8 +79,9 @@ class Grid:
                 raise InputError(f"grid {label} must be strictly ascending")
         if lat[0] < -90 or lat[-1] > 90:
             raise InputError("grid lat must lie in [-90, 90] degrees north")
-        if lon[0] < 0 or lon[-1] >= 360:
-            raise InputError("grid lon must lie in [0, 360) degrees east")
+        if lon[0] < -180 or lon[-1] >= 360 or lon[-1] - lon[0] >= 360:
+            raise InputError("grid lon must lie in [0, 360) degrees east, or for a regional "
+                             "grid span less than 360 degrees from at least -180")
         if depth[0] < 0:
             raise InputError("grid depth must be in metres, positive down")
         expected = (depth.size, lat.size, lon.size)

@@ -1,10 +1,9 @@
 """Reading and writing fields as NetCDF files.
 
-:func:`read_field` opens one variable of a NetCDF file already laid out on a
-regular grid with dims ``(time, depth, lat, lon)`` or ``(time, lat, lon)``
-(a surface field, given one depth level). Files in other layouts (other
-coordinate names, descending latitude, kelvin, curvilinear grids) go through
-the generic CF source instead.
+:func:`read_training` and :func:`read_observations` are what ``reconbench
+reconstruct`` reads its files with: the CF reader of the ``netcdf`` dataset of
+suites (:mod:`reconbench.datasets.cf`), with the same checks of every time step.
+:func:`write_field` writes a field.
 """
 
 from __future__ import annotations
@@ -14,71 +13,47 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from reconbench.datasets.checks import check_axis, check_field_values
+from reconbench.datasets.cf import GriddedFiles, build_target, group_layouts
 from reconbench.datasets.grid import FIELD_DIMS, Grid
 from reconbench.errors import InputError
 
 
-def open_netcdf(path: str | Path) -> xr.Dataset:
-    """Open a NetCDF file with a clear error when it is missing or not NetCDF.
+def read_training(path: str | Path, variable: str | None, units: str | None = None
+                  ) -> tuple[xr.DataArray, Grid]:
+    """The training file of ``reconbench reconstruct`` through the CF reader of suites.
 
-    Classic-format files (NetCDF-3) are read with scipy's reader, which checks
-    the file's length: the NetCDF-C library reads a truncated classic file
-    without complaint, with zeros for the missing part.
+    Returns the field (time, depth, lat, lon) °C on the file's own grid (sorted axes)
+    and that grid, whose ocean is where the file is finite at every time step; every
+    time step is checked (:func:`~reconbench.datasets.cf.scan_files`), a gap inside
+    the ocean included. ``units`` overrides the file's units.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"file {str(path)!r} does not exist")
-    with open(path, "rb") as fh:
-        classic = fh.read(3) == b"CDF"
-    try:
-        return xr.open_dataset(path, engine="scipy" if classic else None)
-    except Exception as exc:  # netCDF4/h5netcdf/scipy each raise their own types
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise InputError(f"{str(path)!r} could not be read as NetCDF: {reason}") from None
+    layouts = group_layouts([Path(path)], variable, units, f"training file {str(path)!r}")
+    lat, lon, depth, _ = build_target("native", None, layouts[0])
+    files = GriddedFiles(layouts, lat, lon, depth, 0.5)
+    grid = Grid(lat, lon, depth, files.ocean, name=Path(path).stem)
+    values = files.read(np.ones(files.times.size, bool))
+    return grid.field(values, files.times, name=layouts[0].variable), grid
 
 
-def read_field(path: str | Path, variable: str) -> xr.DataArray:
-    """Variable ``variable`` of ``path`` as a field (time, depth, lat, lon), float32, °C.
-
-    Checks (see :mod:`reconbench.datasets.checks`): the dims, °C units, strictly
-    ascending time, depth, lat and lon, a file that reads to the end, no
-    infinities and plausible °C values (kelvin declared as °C is an error). NaN
-    is allowed anywhere (missing data); callers needing complete fields check
-    that themselves.
-    """
-    ds = open_netcdf(path)
-    if variable not in ds.data_vars:
-        raise InputError(f"{str(path)!r} has no variable {variable!r}; variables in the file: "
-                         f"{', '.join(map(str, ds.data_vars)) or 'none'}")
-    da = ds[variable]
-    if da.dims == ("time", "lat", "lon"):
-        da = da.expand_dims(depth=[0.0], axis=1)
-    if tuple(da.dims) != FIELD_DIMS:
-        raise InputError(f"variable {variable!r} of {str(path)!r} has dims {da.dims}; expected "
-                         f"{FIELD_DIMS} or (time, lat, lon)")
-    what = f"variable {variable!r} of {str(path)!r}"
-    units = str(da.attrs.get("units", "degC"))
-    if units not in ("degC", "degree_Celsius", "degrees_Celsius", "C", "celsius", "°C"):
-        raise InputError(f"{what} has units {units!r}; expected degrees Celsius ('degC')")
-    for axis in FIELD_DIMS:
-        if axis not in da.coords:
-            raise InputError(f"{what} has no {axis} coordinate values")
-        check_axis(da[axis].values, axis, what)
-    try:
-        da = da.astype(np.float32).load()
-    except Exception as exc:  # each NetCDF backend raises its own types
-        raise InputError(f"{what} could not be read to the end (truncated or damaged "
-                         f"file?): {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
-                         ) from None
-    check_field_values(da.values, what)
-    return da
-
-
-def grid_of(field: xr.DataArray, name: str = "") -> Grid:
-    """The grid of a field: its axes, and ocean wherever it is finite at every time."""
-    ocean = np.isfinite(field.values).all(axis=0)
-    return Grid(field["lat"].values, field["lon"].values, field["depth"].values, ocean, name=name)
+def read_observations(path: str | Path, variable: str | None, units: str | None, grid: Grid
+                      ) -> tuple[xr.DataArray, tuple[str, ...]]:
+    """Observations (time, depth, lat, lon) °C on ``grid`` (NaN = not observed), through
+    the CF reader, every time step checked but gaps allowed; and the file's dims in its
+    own order, named time, depth, lat, lon (a file without depth has none)."""
+    layout = group_layouts([Path(path)], variable, units, f"observation file {str(path)!r}")[0]
+    lat, lon, depth, _ = build_target("native", None, layout)
+    if (depth.size, lat.size, lon.size) != grid.shape or not (
+            np.allclose(lat, grid.lat) and np.allclose(lon, grid.lon)
+            and np.allclose(depth, grid.depth)):
+        raise InputError(f"observations {str(path)!r} have shape {(depth.size, lat.size, lon.size)}"
+                         f" (depth, lat, lon) per time step but the training file has "
+                         f"{grid.shape} (or other coordinate values); expected the same grid")
+    files = GriddedFiles([layout], lat, lon, depth, 0.5, ocean=grid.ocean)
+    obs = grid.field(files.read(np.ones(files.times.size, bool)), files.times,
+                     name=layout.variable)
+    names = dict(zip(layout.dims, FIELD_DIMS, strict=True))
+    file_dims = tuple(names[d] for d in layout.file_dims)
+    return obs, file_dims if "time" in file_dims else ("time", *file_dims)
 
 
 def write_field(field: xr.DataArray, path: str | Path) -> None:

@@ -47,32 +47,152 @@ class RegridWarning(UserWarning):
     """Something about a regridding the user should know (finer target, lost ocean)."""
 
 
-def target_axes(grid, native_lat: np.ndarray, native_lon: np.ndarray, curvilinear: bool
+@dataclass(frozen=True)
+class Extent:
+    """A latitude-longitude box in degrees: ``south`` < ``north`` (°N); ``west`` < ``east``
+    (°E, in the frame the longitudes are written in, e.g. -6 .. 4), or both None for
+    every longitude."""
+
+    south: float
+    north: float
+    west: float | None = None
+    east: float | None = None
+
+    @property
+    def global_lon(self) -> bool:
+        return self.west is None
+
+    def __str__(self) -> str:
+        lon = ("all longitudes" if self.global_lon
+               else f"lon {self.west:g} .. {self.east:g} °E")
+        return f"lat {self.south:g} .. {self.north:g} °N, {lon}"
+
+    def contains(self, other: Extent, tolerance: float = 1e-6) -> bool:
+        """True when ``other`` lies inside this box."""
+        if other.south < self.south - tolerance or other.north > self.north + tolerance:
+            return False
+        if self.global_lon:
+            return True
+        if other.global_lon:
+            return False
+        west = self.west + np.mod(other.west - self.west + tolerance, 360.0) - tolerance
+        return west + (other.east - other.west) <= self.east + tolerance
+
+    def lon_in_frame(self, lon: np.ndarray) -> np.ndarray:
+        """Longitudes written in this box's frame ([west, west + 360)), or in [0, 360)."""
+        lon = np.asarray(lon, dtype=np.float64)
+        if self.global_lon:
+            return np.round(np.mod(lon, 360.0), 9) % 360.0
+        return np.round(self.west + np.mod(lon - self.west, 360.0), 9)
+
+
+def source_extent(lat: np.ndarray, lon: np.ndarray) -> Extent:
+    """The box covered by source cells with centres ``lat``, ``lon`` (n_y, n_x) degrees
+    (a regular grid's axes as a mesh, or a curvilinear grid's 2-D coordinates).
+
+    Each centre stands for a cell of the median spacing along the grid's rows and
+    columns. The longitudes are global when no gap between neighbouring centres
+    exceeds 1.5 spacings; else the box starts east of the widest gap, written as
+    the file writes that longitude (shifted by -360 ° if the box would end past
+    360 °E).
+    """
+    lat, lon = np.atleast_2d(lat).astype(float), np.atleast_2d(lon).astype(float)
+
+    def spacing(values, axis):
+        steps = np.abs(np.diff(values, axis=axis))
+        steps = np.minimum(steps, 360.0 - steps)[np.isfinite(steps)]
+        steps = steps[steps > 1e-9]
+        return float(np.median(steps)) if steps.size else 1.0
+
+    dlat = max(spacing(lat, 0), spacing(lat, 1) if lat.shape[0] == 1 else 0.0)
+    dlon = max(spacing(lon, 1), spacing(lon, 0) if lon.shape[1] == 1 else 0.0)
+    ok = np.isfinite(lat) & np.isfinite(lon)
+    lat, lon = lat[ok], lon[ok]
+    south, north = max(-90.0, lat.min() - dlat / 2), min(90.0, lat.max() + dlat / 2)
+    ulon = np.unique(np.round(np.mod(lon, 360.0), 9) % 360.0)
+    steps = np.diff(np.concatenate([ulon, [ulon[0] + 360.0]]))
+    widest = int(np.argmax(steps))
+    if steps[widest] <= 1.5 * dlon + 1e-9:
+        return Extent(float(south), float(north))
+    start, end = ulon[(widest + 1) % ulon.size], ulon[widest]
+    west = float(lon[np.argmin(np.abs(np.mod(lon - start + 180.0, 360.0) - 180.0))])
+    east = west + float(np.mod(end - start, 360.0))
+    if east + dlon / 2 > 360.0:
+        west, east = west - 360.0, east - 360.0
+    return Extent(float(south), float(north), west - dlon / 2, east + dlon / 2)
+
+
+def region(lat_range, lon_range, source: Extent, what: str) -> Extent:
+    """The requested box (``lat_range`` = [south, north], ``lon_range`` = [west, east],
+    either None for the source's), which must lie inside the ``source`` extent."""
+    def pair(value, label, low, high):
+        ok = (isinstance(value, (list, tuple)) and len(value) == 2
+              and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+              and low <= value[0] < value[1] <= high)
+        if not ok:
+            ends = "south, north" if label == "lat_range" else "west, east"
+            raise InputError(f"dataset parameter {label} must be [{ends}] degrees with the "
+                             f"first below the second, got {value!r}")
+        return float(value[0]), float(value[1])
+
+    if lat_range is None and lon_range is None:
+        return source
+    south, north = (pair(lat_range, "lat_range", -90.0, 90.0) if lat_range is not None
+                    else (source.south, source.north))
+    west, east = (pair(lon_range, "lon_range", -360.0, 720.0) if lon_range is not None
+                  else (source.west, source.east))
+    if west is not None and east - west > 360.0:
+        raise InputError(f"dataset parameter lon_range spans more than 360 degrees: "
+                         f"{lon_range!r}")
+    wanted = Extent(south, north, west, east)
+    if not source.contains(wanted):
+        raise InputError(f"the requested region ({wanted}) extends outside the extent of "
+                         f"{what} ({source}); request a region inside it")
+    return wanted
+
+
+def target_axes(grid, native_lat: np.ndarray, native_lon: np.ndarray, curvilinear: bool,
+                extent: Extent | None = None, what: str = "the source"
                 ) -> tuple[np.ndarray, np.ndarray, str]:
     """Target (lat (n_lat,), lon (n_lon,), name) from a suite's ``grid`` parameter.
 
     ``grid`` is ``"native"`` (the source's own regular axes, sorted: latitude
     ascending, longitude wrapped into [0, 360); ``native_lat``/``native_lon`` are
-    the source's (n_points,) cell centres), a resolution in degrees (a
-    global regular grid, see :func:`regular_axes`), ``"en4"`` (EN4.2.2's 1°
+    the source's (n_points,) cell centres), a resolution in degrees (the cells of
+    a global regular grid, see :func:`regular_axes`), ``"en4"`` (EN4.2.2's 1°
     grid) or a :class:`Grid` (another dataset's grid).
+
+    Only target cells whose centre lies inside ``extent`` (the source's,
+    :func:`source_extent`; None: the globe) are kept, so a regional source gives a regional grid,
+    its longitudes in the box's own frame (e.g. -5.5 .. 3.5 °E); a target with no
+    cell inside is an error naming both extents (``what`` names the source).
     """
+    extent = extent or Extent(-90.0, 90.0)
     if isinstance(grid, Grid):
-        return grid.lat, grid.lon, grid.name or "grid"
-    if isinstance(grid, str) and grid.lower() == "en4":
-        return EN4_LAT, EN4_LON, "en4"
-    if isinstance(grid, str) and grid.lower() == "native":
+        lat, lon, name = grid.lat, grid.lon, grid.name or "grid"
+    elif isinstance(grid, str) and grid.lower() == "en4":
+        lat, lon, name = EN4_LAT, EN4_LON, "en4"
+    elif isinstance(grid, str) and grid.lower() == "native":
         if curvilinear:
             raise InputError("the source is on a curvilinear grid; set the dataset parameter "
                              "grid to a resolution in degrees (e.g. 1.0) or 'en4'")
-        lat = np.unique(native_lat)
-        lon = np.unique(np.round(np.mod(native_lon, 360.0), 9) % 360.0)
-        return lat, lon, "native"
-    if isinstance(grid, (int, float)) and not isinstance(grid, bool):
+        lat, lon, name = np.unique(native_lat), np.unique(native_lon), "native"
+    elif isinstance(grid, (int, float)) and not isinstance(grid, bool):
         lat, lon = regular_axes(float(grid))
-        return lat, lon, f"{float(grid):g}deg"
-    raise InputError(f"grid must be 'native', 'en4', a resolution in degrees or a Grid, "
-                     f"got {grid!r}")
+        name = f"{float(grid):g}deg"
+    else:
+        raise InputError(f"grid must be 'native', 'en4', a resolution in degrees or a Grid, "
+                         f"got {grid!r}")
+    cover = (f"lat {lat.min():g} .. {lat.max():g} °N, lon {lon.min():g} .. {lon.max():g} °E "
+             f"(cell centres)")
+    lat = lat[(lat >= extent.south - 1e-9) & (lat <= extent.north + 1e-9)]
+    lon = np.unique(extent.lon_in_frame(lon))
+    if not extent.global_lon:
+        lon = lon[lon <= extent.east + 1e-9]
+    if lat.size == 0 or lon.size == 0:
+        raise InputError(f"the target grid {name!r} ({cover}) does not overlap the extent of "
+                         f"{what} ({extent}); choose a grid or region that covers the source")
+    return lat, lon, name
 
 
 def target_depths(depths, source_depth: np.ndarray) -> np.ndarray:
@@ -151,8 +271,14 @@ class HorizontalBinning:
                                                                            <= 90)
         self.cell = np.full(self.src_lat.size, -1)
         i = _bin(self.src_lat[valid], self.lat, periodic=False)
-        j = _bin(np.mod(self.src_lon[valid], 360.0), self.lon, periodic=True)
-        inside = i >= 0
+        if self.periodic:
+            j = _bin(np.mod(self.src_lon[valid], 360.0), self.lon, periodic=True)
+        else:  # a regional target: source longitudes in its frame, cells outside dropped
+            step = self.lon[1] - self.lon[0] if self.lon.size > 1 else 360.0
+            west = self.lon[0] - step / 2
+            j = _bin(west + np.mod(self.src_lon[valid] - west, 360.0), self.lon, periodic=False,
+                     clip=None)
+        inside = (i >= 0) & (j >= 0)
         self.cell[np.flatnonzero(valid)[inside]] = i[inside] * self.lon.size + j[inside]
         self.weight = np.where(self.cell >= 0, np.cos(np.deg2rad(np.nan_to_num(self.src_lat))),
                                0.0)
@@ -165,6 +291,19 @@ class HorizontalBinning:
             targets = unit_vectors(lat2.ravel()[self.empty], lon2.ravel()[self.empty])
             self.nearest = np.flatnonzero(used)[tree.query(targets)[1]]
         self.lost_ocean = 0
+
+    @property
+    def periodic(self) -> bool:
+        """True when the target longitudes go round the globe (evenly spaced over 360°)."""
+        if self.lon.size < 2:
+            return False
+        span = self.lon[-1] - self.lon[0]
+        return bool(span * self.lon.size / (self.lon.size - 1) >= 360.0 - 1e-6)
+
+    @property
+    def used_points(self) -> np.ndarray:
+        """(n_points,) bool: the source centres that fall in a target cell."""
+        return self.cell >= 0
 
     @property
     def finer_than_source(self) -> bool:
@@ -181,8 +320,8 @@ class HorizontalBinning:
         ocean = (wet_weight > 0) & (fraction >= self.min_ocean_fraction - 1e-12)
         if self.empty.size:
             ocean[:, self.empty] = wet[:, self.nearest]
-        cell_ocean = np.concatenate([ocean, np.zeros((ocean.shape[0], 1), bool)], axis=1)
-        self.lost_ocean = int((wet & ~cell_ocean[:, self.cell]).sum())
+        used = self.used_points
+        self.lost_ocean = int((wet[:, used] & ~ocean[:, self.cell[used]]).sum())
         return ocean.reshape(-1, self.lat.size, self.lon.size)
 
     def __call__(self, values: np.ndarray) -> np.ndarray:
@@ -210,12 +349,14 @@ class HorizontalBinning:
         return sums.reshape(rows, n_cells)
 
 
-def _bin(x: np.ndarray, centres: np.ndarray, periodic: bool) -> np.ndarray:
+def _bin(x: np.ndarray, centres: np.ndarray, periodic: bool, clip=(-90.0, 90.0)
+         ) -> np.ndarray:
     """Index of the target cell holding each coordinate in ``x`` (-1 outside the grid).
 
     Cell edges are halfway between centres; the outer edges lie half a spacing
-    beyond the first and last centres (clipped to ±90° in latitude). In
-    longitude (``periodic``) the first and last cells meet across 0/360 °E.
+    beyond the first and last centres (clipped to ``clip``, ±90° for latitude). In
+    longitude around the globe (``periodic``) the first and last cells meet across
+    0/360 °E.
     """
     if centres.size == 1:
         return np.zeros(x.size, int)
@@ -226,7 +367,8 @@ def _bin(x: np.ndarray, centres: np.ndarray, periodic: bool) -> np.ndarray:
         x = np.where(x < edges[0], x + 360.0, x)
         index = np.searchsorted(edges, x, side="right") - 1
         return np.where(index >= centres.size, index - centres.size, index) % centres.size
-    edges[0], edges[-1] = max(edges[0], -90.0), min(edges[-1], 90.0)
+    if clip is not None:
+        edges[0], edges[-1] = max(edges[0], clip[0]), min(edges[-1], clip[1])
     index = np.searchsorted(edges, x, side="right") - 1
     index[x == edges[-1]] = centres.size - 1
     return np.where((index >= 0) & (index < centres.size), index, -1)

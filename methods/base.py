@@ -39,6 +39,12 @@ class Method:
     #: variance) or ``"ensemble"`` (equally likely members, e.g. ReconMOST's samples).
     uncertainty: str | None = None
 
+    #: Whether :meth:`fit` learns from the train split. A method that needs none
+    #: (``nearest``, ``linear``) runs on a dataset with no train split (a single
+    #: snapshot); a suite giving a method that needs training such a dataset stops at
+    #: load with one line.
+    needs_training: bool = True
+
     def fit(self, train: xr.DataArray, grid: Grid) -> Method:
         """Learn from the fully known training fields.
 

@@ -22,6 +22,8 @@ class Linear(Method):
     point) take the great-circle nearest guidance value.
     """
 
+    needs_training = False
+
     def __init__(self, wrap_degrees: float = 60.0):
         self.wrap_degrees = wrap_degrees
 

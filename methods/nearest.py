@@ -27,6 +27,8 @@ def nearest_fill(values: np.ndarray, points: np.ndarray) -> np.ndarray:
 class Nearest(Method):
     """Nearest-neighbour interpolation per level and time, in great-circle distance."""
 
+    needs_training = False
+
     def fit(self, train, grid):
         super().fit(train, grid)
         lat2, lon2 = np.meshgrid(grid.lat, grid.lon, indexing="ij")

@@ -87,15 +87,13 @@ def unobserved_level(da):
 
 # (name, which file to spoil, how, command-line extras, expected fragment)
 FILE_CASES = [
-    ("inf in the ocean", "obs", with_inf, [], "infinite values"),
-    ("NaN inside the ocean", "train", with_gap, [], "has NaN inside the ocean"),
-    ("kelvin declared as degC", "obs", kelvin, [], "look like kelvin"),
-    ("dims in the wrong order", "obs", lambda da: da.transpose("time", "lat", "lon", "depth"),
-     [], "has dims ('time', 'lat', 'lon', 'depth')"),
+    ("inf in the ocean", "obs", with_inf, [],
+     "has an infinite value at 1953-01, depth 5.02159 m, lat -75, lon 165"),
+    ("NaN inside the ocean", "train", with_gap, [], "a gap inside the ocean"),
+    ("kelvin declared as degC", "obs", kelvin, [], "looks like kelvin"),
     ("an extra dimension", "obs", lambda da: da.expand_dims(member=2, axis=1), [],
-     "has dims ('time', 'member', 'depth', 'lat', 'lon')"),
-    ("non-monotonic latitude", "obs", shuffled_lat, [], "lat coordinate of variable"),
-    ("duplicate times", "obs", duplicate_time, [], "time coordinate of variable"),
+     "has dimension(s) ['member'] that are not time, depth, latitude or longitude"),
+    ("duplicate times", "obs", duplicate_time, [], "repeats 1953-01-16 12:00 at time step 1"),
     ("a level with no ocean", "train", dry_last_level, [],
      "has no ocean cell at level(s) 2133.52 m"),
     ("a level with no guidance point", "obs", unobserved_level, [],
@@ -103,6 +101,8 @@ FILE_CASES = [
     ("a missing variable", "obs", lambda da: da.rename("sst"), [], "has no variable 'thetao'"),
     ("an unknown method parameter", "obs", lambda da: da, ["-p", "window=3"],
      "unknown parameter(s) window for method 'nearest'"),
+    ("units that are no temperature", "obs", lambda da: da, ["--units", "m"],
+     "has units 'm', which is not a temperature unit"),
 ]
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from cf_files import ALL_MONTHS, DEPTH, LAT, LON, N_MONTHS, month_days, truth, write
 
-from reconbench.datasets.cf import CFSource, DataWarning
+from reconbench.datasets.cf import CFSource
 from reconbench.datasets.regrid import RegridWarning
 from reconbench.errors import InputError
 
@@ -176,9 +176,10 @@ def test_missing_files_name_both_places(tmp_path):
         CFSource("nothing_here_*.nc")
 
 
-def test_kelvin_looking_values_declared_celsius_warn(tmp_path):
+def test_kelvin_looking_values_declared_celsius_are_refused(tmp_path):
     path = write(tmp_path / "a.nc", units="degC", offset=273.15)
-    with pytest.warns(DataWarning, match="look like kelvin"):
+    with pytest.raises(InputError, match=r"a\.nc' is read in 'degC' but its value 277\.35 at "
+                                         r"2000-01, depth 5 m, lat -85, lon 5 looks like kelvin"):
         CFSource(str(path))
 
 

@@ -42,7 +42,8 @@ def test_area_weights_and_fraction():
 
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"lat": np.array([10.0, 0.0])}, "lat must be strictly ascending"),
-    ({"lon": np.array([-10.0, 10.0])}, r"lon must lie in \[0, 360\)"),
+    ({"lon": np.array([-200.0, 10.0])}, r"lon must lie in \[0, 360\)"),
+    ({"lon": np.array([5.0, 370.0])}, r"lon must lie in \[0, 360\)"),
     ({"depth": np.array([-5.0])}, "positive down"),
     ({"ocean": np.ones((2, 2, 2), dtype=bool)}, "ocean mask must have shape"),
     ({"ocean": np.zeros((1, 2, 2), dtype=bool)}, "grid has no ocean cell"),

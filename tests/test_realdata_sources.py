@@ -70,7 +70,8 @@ def test_basin_mask_levels_as_a_static_field(shared_data):
     assert grid.shape == (33, 180, 360) and grid.depth[-1] == 5500.0
     assert grid.ocean_fraction[0] == pytest.approx(0.63975, abs=1e-5)
     assert grid.ocean_fraction[-1] == pytest.approx(0.08309, abs=1e-5)
-    assert source.split_times("train").size == 1
+    # one time step and no split setting: the test split, for methods that need no training
+    assert source.split_times("test").size == 1 and source.split_times("train").size == 0
 
 
 @pytest.mark.parametrize("suite", ["cobe", "atlas"])
