@@ -139,12 +139,12 @@ def read_observations(paths, format: str = "auto", qc_flags=DEFAULT_QC_FLAGS,
     if on_bad_profile not in BAD_PROFILE_POLICIES:
         raise InputError(f"on_bad_profile must be one of {BAD_PROFILE_POLICIES}, got "
                          f"{on_bad_profile!r}")
-    flags = _qc_flag_bytes(qc_flags)
+    _qc_flag_bytes(qc_flags)  # checked before any file is read
     tables = []
     for path in resolve_paths(paths):
         kind = format if format != "auto" else _format_of(path)
         if kind == "argo":
-            tables.append(read_argo(path, flags, on_bad_profile))
+            tables.append(read_argo(path, qc_flags, on_bad_profile))
         else:
             tables.append(read_table(path, columns, on_bad_profile))
     return concat(tables)
@@ -205,30 +205,31 @@ def _chars(ds: xr.Dataset, name: str, shape) -> np.ndarray:
     return values.astype("S1").reshape(shape)
 
 
-def read_argo(path: str | Path, qc_flags=np.array([b"1", b"2"]),
+def read_argo(path: str | Path, qc_flags=DEFAULT_QC_FLAGS,
               on_bad_profile: str = "drop") -> ObservationTable:
     """Read one Argo GDAC profile file (multi- or single-profile format).
 
-    ``qc_flags`` (bytes such as ``b"1"``) are the accepted QC flags. See the
+    ``qc_flags`` are the accepted QC flags (integers 0-9). See the
     module docstring for the rules; returns the points kept and what was dropped.
     """
     from reconbench.datasets.netcdf import open_netcdf
 
     path = Path(path)
+    flags = _qc_flag_bytes(qc_flags)
     ds = open_netcdf(path)
     try:
         missing = [v for v in ARGO_REQUIRED if v not in ds.variables]
         if missing:
             raise InputError(f"{str(path)!r} is not an Argo profile file: no variable(s) "
                              f"{', '.join(missing)}; expected {', '.join(ARGO_REQUIRED)}")
-        table = _argo_points(ds, path, np.asarray(qc_flags), on_bad_profile)
+        table = _argo_points(ds, path, flags, on_bad_profile)
     finally:
         ds.close()
     if table.data.empty:
         reasons = ", ".join(f"{n} {r}" for r, n in sorted(table.dropped.items()))
         raise InputError(f"{str(path)!r}: no profile has a usable temperature point "
                          f"({reasons}); expected points with QC flags "
-                         f"{[f.decode() for f in qc_flags]} in TEMP and PRES")
+                         f"{list(qc_flags)} in TEMP and PRES")
     return table
 
 
