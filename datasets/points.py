@@ -374,7 +374,7 @@ def read_table(path: str | Path, columns: dict | None = None,
             raise InputError(f"{str(path)!r} column {name[c]!r} has {int(numbers.isna().sum())} "
                              f"empty value(s); expected a number in every row")
         out[c] = numbers.to_numpy(dtype=np.float64)
-    time = pd.to_datetime(raw[name["time"]], errors="coerce", utc=True)
+    time = pd.to_datetime(raw[name["time"]], errors="coerce", utc=True, format="ISO8601")
     if time.isna().any():
         row = int(np.flatnonzero(time.isna())[0])
         raise InputError(f"{str(path)!r} column {name['time']!r} has unreadable time(s) (first "
