@@ -50,9 +50,29 @@ def cmd_list(args) -> None:
     print("suites:     " + ", ".join(shipped_suites()))
 
 
+def _is_observation_file(name: str) -> bool:
+    """Whether ``describe``'s argument names point-observation files rather than a dataset."""
+    import glob
+
+    return (Path(name).suffix.lower() in (".nc", ".csv", ".parquet", ".pq")
+            and bool(glob.glob(name) or Path(name).exists()))
+
+
+def describe_observations(args) -> None:
+    from reconbench.datasets.points import read_observations
+
+    table = read_observations(args.dataset, **_key_values(args.param, "--param"))
+    print(f"observations {args.dataset}:")
+    for line in table.describe():
+        print(f"  {line}")
+
+
 def cmd_describe(args) -> None:
     from reconbench.datasets.source import make_source
 
+    if _is_observation_file(args.dataset):
+        describe_observations(args)
+        return
     source = make_source(args.dataset, **_key_values(args.param, "--param"))
     grid = source.grid
     print(f"dataset {args.dataset}: {grid!r}")
@@ -118,21 +138,30 @@ def cmd_report(args) -> None:
 def cmd_reconstruct(args) -> None:
     from reconbench.benchmark.runner import check_reconstruction
     from reconbench.benchmark.store import atomic_write
-    from reconbench.datasets.checks import check_complete_over_time, check_levels_have_ocean
-    from reconbench.datasets.netcdf import grid_of, read_field, write_field
+    from reconbench.datasets.netcdf import write_field
     from reconbench.methods.registry import make_method
 
     method = make_method(args.method, **_key_values(args.param, "--param"))
-    train = read_field(args.train, args.variable)
-    what = f"training file {args.train!r}"
-    check_complete_over_time(train.values, what)
-    grid = grid_of(train, name=Path(args.train).stem)
-    check_levels_have_ocean(grid.ocean, grid.depth, what)
-    obs = read_field(args.obs, args.variable)
-    if obs.shape[1:] != grid.shape:
-        raise InputError(f"observations {args.obs!r} have shape {obs.shape[1:]} per time step but "
-                         f"the training file {args.train!r} has {grid.shape}")
-    obs = obs.where(grid.ocean)
+    if (args.obs is None) == (not args.points):
+        raise InputError("reconstruct needs either an observations NetCDF file (OBS) or point "
+                         "files (--points), not both")
+    train, grid = _training(args)
+    if args.points:
+        from reconbench.datasets.points import read_observations
+        from reconbench.datasets.superobs import superobs
+
+        table = read_observations(args.points)
+        gridded = superobs(table, grid)
+        print(f"guidance: {gridded.report()}")
+        obs = gridded.field().rename(args.variable)
+    else:
+        from reconbench.datasets.netcdf import read_field
+
+        obs = read_field(args.obs, args.variable)
+        if obs.shape[1:] != grid.shape:
+            raise InputError(f"observations {args.obs!r} have shape {obs.shape[1:]} per time step "
+                             f"but the training grid has {grid.shape}")
+        obs = obs.where(grid.ocean)
     method.fit(train, grid)
     recon = method.reconstruct(obs)
     check_reconstruction(recon, obs, grid, args.method)
@@ -141,6 +170,29 @@ def cmd_reconstruct(args) -> None:
                        reconstruction_params=str(method.get_params()))
     atomic_write(Path(args.output), lambda tmp: write_field(recon, tmp))
     print(f"reconstruction: {args.output}")
+
+
+def _training(args):
+    """The training field and its grid: a NetCDF file (--train) or a dataset's train split
+    (--train-dataset with --dataset-param)."""
+    if (args.train is None) == (args.train_dataset is None):
+        raise InputError("reconstruct needs exactly one of --train (a NetCDF file) and "
+                         "--train-dataset (a dataset name from 'reconbench list')")
+    if args.train_dataset is not None:
+        from reconbench.datasets.source import make_source
+
+        source = make_source(args.train_dataset,
+                             **_key_values(args.dataset_param, "--dataset-param"))
+        return source.split("train"), source.grid
+    from reconbench.datasets.checks import check_complete_over_time, check_levels_have_ocean
+    from reconbench.datasets.netcdf import grid_of, read_field
+
+    train = read_field(args.train, args.variable)
+    what = f"training file {args.train!r}"
+    check_complete_over_time(train.values, what)
+    grid = grid_of(train, name=Path(args.train).stem)
+    check_levels_have_ocean(grid.ocean, grid.depth, what)
+    return train, grid
 
 
 def cmd_train(args) -> None:
@@ -172,8 +224,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("list", help="list datasets, methods, mask kinds and suites")
     p.set_defaults(func=cmd_list)
 
-    p = sub.add_parser("describe", help="print a dataset's grid, levels, time span, ocean fraction")
-    p.add_argument("dataset", help="a dataset name from 'reconbench list'")
+    p = sub.add_parser("describe", help="print a dataset's grid, levels, time span, ocean "
+                                        "fraction, or what point-observation files hold")
+    p.add_argument("dataset", help="a dataset name from 'reconbench list', or observation files "
+                                   "(Argo .nc, .csv, .parquet; a glob in quotes): profiles and "
+                                   "points per month, depth range, platforms, what QC dropped")
     p.add_argument("-p", "--param", action="append", metavar="KEY=VALUE",
                    help="a dataset parameter, e.g. resolution=4 (repeatable)")
     p.set_defaults(func=cmd_describe)
@@ -205,11 +260,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("reconstruct",
                        help="apply a method to a NetCDF file of observations")
-    p.add_argument("obs", help="NetCDF with the observations: values at the guidance points, "
-                               "NaN elsewhere; dims (time, depth, lat, lon) or (time, lat, lon)")
-    p.add_argument("--train", required=True,
-                   help="NetCDF of complete training fields on the same grid (NaN off the "
-                        "ocean); the method is fitted on it and it defines the ocean mask")
+    p.add_argument("obs", nargs="?",
+                   help="NetCDF with the observations: values at the guidance points, "
+                        "NaN elsewhere; dims (time, depth, lat, lon) or (time, lat, lon)")
+    p.add_argument("--points", action="append", metavar="FILE",
+                   help="point observations as guidance instead of OBS: Argo profile files or "
+                        "CSV/Parquet tables (repeatable, globs allowed); gridded as "
+                        "super-observations per cell, level and month on the training grid")
+    p.add_argument("--train",
+                   help="NetCDF of complete training fields (NaN off the ocean); the method "
+                        "is fitted on it and it defines the target grid and ocean mask")
+    p.add_argument("--train-dataset", metavar="NAME",
+                   help="instead of --train: a dataset (see 'reconbench list') whose train split "
+                        "the method is fitted on and whose grid is the target grid")
+    p.add_argument("--dataset-param", action="append", metavar="KEY=VALUE",
+                   help="a parameter of --train-dataset, e.g. paths=ocean_atlas_subset.nc")
     p.add_argument("-m", "--method", required=True, help="a method name from 'reconbench list'")
     p.add_argument("-p", "--param", action="append", metavar="KEY=VALUE",
                    help="a method parameter (repeatable)")
