@@ -79,3 +79,8 @@ def test_ose_suite_runs_and_rows_say_at_withheld_observations(shared_data, tmp_p
                                                      columns="metric", values="value")
     assert (pooled["n_points"] > 0).all() and (pooled["n_platforms"] >= 1).all()
     np.testing.assert_allclose(pooled["rmse"] ** 2, pooled["mse"])
+    from reconbench.reports.report import build_report
+
+    report = build_report(store)
+    section = next(s for s in report.sections if s.heading == "At withheld observations")
+    assert any("at withheld observations" in t.title for t in section.tables)
