@@ -136,6 +136,8 @@ def cmd_report(args) -> None:
 
 
 def cmd_reconstruct(args) -> None:
+    import numpy as np
+
     from reconbench.benchmark.runner import check_reconstruction
     from reconbench.benchmark.store import atomic_write
     from reconbench.datasets.netcdf import write_field
@@ -163,13 +165,29 @@ def cmd_reconstruct(args) -> None:
                              f"but the training grid has {grid.shape}")
         obs = obs.where(grid.ocean)
     method.fit(train, grid)
-    recon = method.reconstruct(obs)
+    distribution = method.reconstruct_distribution(obs)
+    recon = distribution["mean"]
     check_reconstruction(recon, obs, grid, args.method)
     recon = recon.where(grid.ocean).rename(args.variable)
     recon.attrs.update(units="degC", reconstruction_method=args.method,
                        reconstruction_params=str(method.get_params()))
-    atomic_write(Path(args.output), lambda tmp: write_field(recon, tmp))
-    print(f"reconstruction: {args.output}")
+    extra = {}
+    if "variance" in distribution:
+        extra[f"{args.variable}_variance"] = distribution["variance"].where(
+            grid.ocean).assign_attrs(units="degC2", long_name="the method's variance")
+    if "members" in distribution:
+        extra[f"{args.variable}_spread"] = distribution["members"].std("member").where(
+            grid.ocean).assign_attrs(units="degC", long_name="ensemble spread (sd of members)")
+
+    def write(tmp):
+        if not extra:
+            return write_field(recon, tmp)
+        ds = recon.to_dataset().assign(extra)
+        ds.to_netcdf(tmp, encoding={v: {"dtype": "float32", "_FillValue": np.float32(np.nan)}
+                                    for v in ds.data_vars})
+
+    atomic_write(Path(args.output), write)
+    print(f"reconstruction: {args.output}" + (f" (with {', '.join(extra)})" if extra else ""))
 
 
 def _training(args):

@@ -84,3 +84,36 @@ def test_ose_suite_runs_and_rows_say_at_withheld_observations(shared_data, tmp_p
     report = build_report(store)
     section = next(s for s in report.sections if s.heading == "At withheld observations")
     assert any("at withheld observations" in t.title for t in section.tables)
+
+
+def test_reconstruct_writes_the_variance_of_a_method_that_gives_one(tmp_path, monkeypatch,
+                                                                     capsys):
+    from reconbench.methods import registry
+    from reconbench.methods.climatology import Climatology
+
+    class ClimatologyWithVariance(Climatology):
+        """The climatology with a constant variance of 0.25 °C² (a test double of a method
+        with uncertainty)."""
+
+        uncertainty = "variance"
+
+        def reconstruct_distribution(self, obs):
+            mean = self.reconstruct(obs)
+            return xr.Dataset({"mean": mean, "variance": mean * 0 + 0.25})
+
+    registry.method_names()  # discover the built-in methods first
+    monkeypatch.setitem(registry._METHODS, "clim-var", ClimatologyWithVariance)
+    lat, lon = np.arange(-85, 90, 10.0), np.arange(5, 360, 10.0)
+    times = pd.date_range("2000-01-15", periods=12, freq="MS").values
+    train = xr.DataArray(np.full((12, 1, lat.size, lon.size), 15, np.float32),
+                         dims=("time", "depth", "lat", "lon"),
+                         coords={"time": times, "depth": [5.0], "lat": lat, "lon": lon},
+                         name="thetao", attrs={"units": "degC"})
+    train.to_netcdf(tmp_path / "train.nc")
+    pd.DataFrame({"time": ["2001-01-01"], "lat": [0.0], "lon": [0.0], "depth": [5.0],
+                  "value": [20.0]}).to_csv(tmp_path / "obs.csv", index=False)
+    assert main(["reconstruct", "--points", str(tmp_path / "obs.csv"), "--train",
+                 str(tmp_path / "train.nc"), "-m", "clim-var", "-o",
+                 str(tmp_path / "out.nc")]) == 0
+    ds = xr.open_dataset(tmp_path / "out.nc")
+    assert float(ds["thetao_variance"].max()) == 0.25 and float(ds["thetao"].max()) == 15
