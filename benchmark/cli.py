@@ -50,10 +50,30 @@ def cmd_list(args) -> None:
     print("suites:     " + ", ".join(shipped_suites()))
 
 
+def _is_observation_file(name: str) -> bool:
+    """Whether ``describe``'s argument names point-observation files rather than a dataset."""
+    import glob
+
+    return (Path(name).suffix.lower() in (".nc", ".csv", ".parquet", ".pq")
+            and bool(glob.glob(name) or Path(name).exists()))
+
+
+def describe_observations(args) -> None:
+    from reconbench.datasets.points import read_observations
+
+    table = read_observations(args.dataset, **_key_values(args.param, "--param"))
+    print(f"observations {args.dataset}:")
+    for line in table.describe():
+        print(f"  {line}")
+
+
 def cmd_describe(args) -> None:
     from reconbench.datasets.source import make_source
     from reconbench.datasets.times import describe_times
 
+    if _is_observation_file(args.dataset):
+        describe_observations(args)
+        return
     source = make_source(args.dataset, **_key_values(args.param, "--param"))
     grid = source.grid
     print(f"dataset {args.dataset}: {grid!r}")
@@ -116,26 +136,78 @@ def cmd_report(args) -> None:
 
 
 def cmd_reconstruct(args) -> None:
+    import numpy as np
+
     from reconbench.benchmark.runner import check_reconstruction
     from reconbench.benchmark.store import atomic_write
-    from reconbench.datasets.checks import check_levels_have_ocean
-    from reconbench.datasets.netcdf import read_observations, read_training, write_field
+    from reconbench.datasets.netcdf import read_observations, write_field
     from reconbench.methods.registry import make_method
 
     method = make_method(args.method, **_key_values(args.param, "--param"))
-    train, grid = read_training(args.train, args.variable, args.units)
-    check_levels_have_ocean(grid.ocean, grid.depth, f"training file {args.train!r}")
-    obs, file_dims = read_observations(args.obs, args.variable, args.units, grid)
+    if (args.obs is None) == (not args.points):
+        raise InputError("reconstruct needs either an observations NetCDF file (OBS) or point "
+                         "files (--points), not both")
+    train, grid = _training(args)
+    if args.points:
+        from reconbench.datasets.points import read_observations as read_points
+        from reconbench.datasets.superobs import superobs
+
+        table = read_points(args.points)
+        gridded = superobs(table, grid)
+        print(f"guidance: {gridded.report()}")
+        obs = gridded.field().rename(args.variable)
+        file_dims = obs.dims
+    else:
+        obs, file_dims = read_observations(args.obs, args.variable, args.units, grid)
     method.fit(train, grid)
-    recon = method.reconstruct(obs)
+    distribution = method.reconstruct_distribution(obs)
+    recon = distribution["mean"]
     check_reconstruction(recon, obs, grid, args.method)
     recon = recon.where(grid.ocean).rename(args.variable)
     recon.attrs.update(units="degC", reconstruction_method=args.method,
                        reconstruction_params=str(method.get_params()))
-    out = recon.squeeze("depth", drop=True) if "depth" not in file_dims else recon
-    out = out.transpose(*file_dims)
-    atomic_write(Path(args.output), lambda tmp: write_field(out, tmp))
-    print(f"reconstruction: {args.output}")
+    extra = {}
+    if "variance" in distribution:
+        extra[f"{args.variable}_variance"] = distribution["variance"].where(
+            grid.ocean).assign_attrs(units="degC2", long_name="the method's variance")
+    if "members" in distribution:
+        extra[f"{args.variable}_spread"] = distribution["members"].std("member").where(
+            grid.ocean).assign_attrs(units="degC", long_name="ensemble spread (sd of members)")
+
+    def as_file(field):
+        """A field in the dims of the observations' file."""
+        out = field.squeeze("depth", drop=True) if "depth" not in file_dims else field
+        return out.transpose(*file_dims)
+
+    def write(tmp):
+        if not extra:
+            return write_field(as_file(recon), tmp)
+        ds = as_file(recon).to_dataset().assign({k: as_file(v) for k, v in extra.items()})
+        ds.to_netcdf(tmp, encoding={v: {"dtype": "float32", "_FillValue": np.float32(np.nan)}
+                                    for v in ds.data_vars})
+
+    atomic_write(Path(args.output), write)
+    print(f"reconstruction: {args.output}" + (f" (with {', '.join(extra)})" if extra else ""))
+
+
+def _training(args):
+    """The training field and its grid: a NetCDF file (--train) or a dataset's train split
+    (--train-dataset with --dataset-param)."""
+    if (args.train is None) == (args.train_dataset is None):
+        raise InputError("reconstruct needs exactly one of --train (a NetCDF file) and "
+                         "--train-dataset (a dataset name from 'reconbench list')")
+    if args.train_dataset is not None:
+        from reconbench.datasets.source import make_source
+
+        source = make_source(args.train_dataset,
+                             **_key_values(args.dataset_param, "--dataset-param"))
+        return source.split("train"), source.grid
+    from reconbench.datasets.checks import check_levels_have_ocean
+    from reconbench.datasets.netcdf import read_training
+
+    train, grid = read_training(args.train, args.variable, args.units)
+    check_levels_have_ocean(grid.ocean, grid.depth, f"training file {args.train!r}")
+    return train, grid
 
 
 def cmd_train(args) -> None:
@@ -167,8 +239,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("list", help="list datasets, methods, mask kinds and suites")
     p.set_defaults(func=cmd_list)
 
-    p = sub.add_parser("describe", help="print a dataset's grid, levels, time span, ocean fraction")
-    p.add_argument("dataset", help="a dataset name from 'reconbench list'")
+    p = sub.add_parser("describe", help="print a dataset's grid, levels, time span, ocean "
+                                        "fraction, or what point-observation files hold")
+    p.add_argument("dataset", help="a dataset name from 'reconbench list', or observation files "
+                                   "(Argo .nc, .csv, .parquet; a glob in quotes): profiles and "
+                                   "points per month, depth range, platforms, what QC dropped")
     p.add_argument("-p", "--param", action="append", metavar="KEY=VALUE",
                    help="a dataset parameter, e.g. resolution=4 (repeatable)")
     p.set_defaults(func=cmd_describe)
@@ -200,12 +275,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("reconstruct",
                        help="apply a method to a NetCDF file of observations")
-    p.add_argument("obs", help="NetCDF with the observations: values at the guidance points, "
-                               "NaN elsewhere; dims (time, depth, lat, lon) or (time, lat, lon), "
-                               "found by CF attributes; the output has the same dims")
-    p.add_argument("--train", required=True,
-                   help="NetCDF of complete training fields on the same grid (NaN off the "
-                        "ocean); the method is fitted on it and it defines the ocean mask")
+    p.add_argument("obs", nargs="?",
+                   help="NetCDF with the observations: values at the guidance points, "
+                        "NaN elsewhere; dims (time, depth, lat, lon) or (time, lat, lon), "
+                        "found by CF attributes; the output has the same dims")
+    p.add_argument("--points", action="append", metavar="FILE",
+                   help="point observations as guidance instead of OBS: Argo profile files or "
+                        "CSV/Parquet tables (repeatable, globs allowed); gridded as "
+                        "super-observations per cell, level and month on the training grid")
+    p.add_argument("--train",
+                   help="NetCDF of complete training fields (NaN off the ocean); the method "
+                        "is fitted on it and it defines the target grid and ocean mask")
+    p.add_argument("--train-dataset", metavar="NAME",
+                   help="instead of --train: a dataset (see 'reconbench list') whose train split "
+                        "the method is fitted on and whose grid is the target grid")
+    p.add_argument("--dataset-param", action="append", metavar="KEY=VALUE",
+                   help="a parameter of --train-dataset, e.g. paths=ocean_atlas_subset.nc")
     p.add_argument("-m", "--method", required=True, help="a method name from 'reconbench list'")
     p.add_argument("-p", "--param", action="append", metavar="KEY=VALUE",
                    help="a method parameter (repeatable)")

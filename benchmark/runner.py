@@ -31,6 +31,7 @@ import xarray as xr
 from tqdm import tqdm
 
 import reconbench
+from reconbench.benchmark import ose
 from reconbench.benchmark.metrics import score
 from reconbench.benchmark.store import ResultsStore
 from reconbench.benchmark.suite import Component, Suite
@@ -67,6 +68,11 @@ class Cell:
 
 def cells_of(suite: Suite) -> list[Cell]:
     """All cells of a suite, dataset by dataset, method by method."""
+    if suite.observations:  # an OSE: mask kinds are withholding modes
+        return [Cell(suite, d, m, ose.Withholding(kind, rate, seed))
+                for d in suite.datasets for m in suite.methods if m.runs_on(d)
+                for kind in suite.mask_kinds for rate in suite.missing_rates
+                for seed in suite.seeds]
     return [Cell(suite, d, m, MaskSpec(kind, rate, seed, suite.mask_params.get(kind, {})))
             for d in suite.datasets for m in suite.methods if m.runs_on(d)
             for kind in suite.mask_kinds for rate in suite.missing_rates for seed in suite.seeds]
@@ -197,6 +203,44 @@ def run_cell(cell: Cell, method: Method, truth: xr.DataArray, grid: Grid,
     return rows, first
 
 
+def run_ose_cell(cell: Cell, method: Method, grid: Grid,
+                 fit_seconds: float) -> tuple[pd.DataFrame, xr.Dataset]:
+    """Withhold, reconstruct from the rest and score at the withheld observations (see
+    :mod:`reconbench.benchmark.ose`): the cell's rows and its first sample's fields."""
+    table = ose.load_observations(cell.suite.observations)
+    experiment = ose.prepare(table, grid, cell.mask, cell.suite.samples)
+    obs = experiment.obs
+    with PeakMemory() as memory:
+        start = time.perf_counter()
+        recon = method.reconstruct(obs)
+        seconds = time.perf_counter() - start
+    values = check_reconstruction(recon, obs, grid, cell.method.label)
+    rows = ose.score_experiment(experiment, values, grid)
+    times = pd.DatetimeIndex(obs["time"].values).strftime("%Y-%m-%d").to_numpy()
+    rows["time"] = times[rows["sample"].to_numpy()]
+    cost = pd.DataFrame({"metric": ["fit_seconds", "seconds_per_field", "peak_rss_mb"],
+                         "value": [fit_seconds, seconds / obs.sizes["time"], memory.peak_mb]})
+    cost = cost.assign(sample=-1, time="", depth=np.nan, point_set="cost")
+    rows = pd.concat([rows, cost], ignore_index=True).assign(
+        suite=cell.suite.name, dataset=cell.dataset.label, split="train",
+        method=cell.method.label, method_name=cell.method.name,
+        params=json.dumps(method.get_params(), sort_keys=True, default=str),
+        fitted_params=json.dumps(method.fitted_params(), sort_keys=True, default=str),
+        mask_kind=cell.mask.kind, missing_rate=cell.mask.missing_rate, seed=cell.mask.seed,
+        mask_fallbacks=0, cell=cell.key)
+    guidance = np.isfinite(obs.values[0]) & grid.ocean
+    first = xr.Dataset(
+        {"reconstruction": obs[0].copy(data=np.where(grid.ocean, values[0], np.nan)),
+         "guidance": obs[0].copy(data=guidance.astype(np.int8))},
+        attrs={"method": cell.method.label, "dataset": cell.dataset.label,
+               "mask_kind": cell.mask.kind, "missing_rate": cell.mask.missing_rate,
+               "seed": cell.mask.seed, "cell": cell.key,
+               "superobs": experiment.superobs_report})
+    first["reconstruction"].attrs = {"units": "degC", "long_name": "reconstruction"}
+    first["guidance"].attrs = {"long_name": "guidance mask (1 = super-observation)"}
+    return rows, first
+
+
 def load_samples(source: DatasetSource, suite: Suite) -> xr.DataArray:
     """The suite's sample months of its split, loaded and checked against the grid."""
     field = source.split(suite.split)
@@ -250,7 +294,7 @@ class Workbench:
         """The method fitted on the dataset's train split, and the fit's wall time in s."""
         key = _json_key(dataset.name, dataset.params, method.name, method.params)
         if key not in self._methods:
-            source, _ = self.samples(suite, dataset)
+            source = self.source(dataset)
             model = make_method(method.name, **method.params)
             start = time.perf_counter()
             train = (source.split("train") if source.split_times("train").size
@@ -283,9 +327,14 @@ def compute_cell(cell: Cell, bench: Workbench | None = None) -> CellOutput:
     """
     bench = bench or _PROCESS_WORKBENCH
     try:
-        source, truth = bench.samples(cell.suite, cell.dataset)
-        method, fit_seconds = bench.fitted(cell.suite, cell.dataset, cell.method)
-        rows, first = run_cell(cell, method, truth, source.grid, fit_seconds)
+        if cell.suite.observations:
+            method, fit_seconds = bench.fitted(cell.suite, cell.dataset, cell.method)
+            rows, first = run_ose_cell(cell, method, bench.source(cell.dataset).grid,
+                                       fit_seconds)
+        else:
+            source, truth = bench.samples(cell.suite, cell.dataset)
+            method, fit_seconds = bench.fitted(cell.suite, cell.dataset, cell.method)
+            rows, first = run_cell(cell, method, truth, source.grid, fit_seconds)
     except Exception as exc:  # a method's own bug included: the run stops with one line
         raise ReconbenchError(cell_failure(cell, exc)) from exc
     return CellOutput(cell.key, rows, first if cell.mask.seed == cell.suite.seeds[0] else None)
@@ -365,14 +414,18 @@ def run_suite(suite: Suite, results: str | Path, progress: bool = True,
     grids = {d.label: bench.source(d).grid for d in suite.datasets}
     for m in suite.methods:
         make_method(m.name, **m.params)
-    check_splits(suite, bench)
+    if suite.observations:  # an OSE: its observation files are read and checked first
+        ose.load_observations(suite.observations)
+    else:
+        check_splits(suite, bench)
     store = ResultsStore(results)
     with store.lock():
         store.remove_temporaries()
         cells = cells_of(suite)
         todo = [c for c in cells if not store.has_cell(c.key)]
         store.write_metadata(run_metadata(suite, store, grids))
-        for dataset in [d for d in suite.datasets if any(c.dataset == d for c in todo)]:
+        for dataset in [d for d in suite.datasets if any(c.dataset == d for c in todo)
+                        and not suite.observations]:  # an OSE's truth is its observations
             store.write_truth(dataset.label, bench.samples(suite, dataset)[1][0])
         write_outputs(store, run_cells(todo), total=len(cells), done=len(cells) - len(todo),
                       desc=f"suite {suite.name}", progress=progress)

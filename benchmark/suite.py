@@ -24,6 +24,11 @@ default)::
     datasets = ["synthetic"]       # optional: only on these dataset labels (default: all)
     wrap_degrees = 60              # ... and its parameters
 
+An ``[observations]`` table (Argo files or CSV/Parquet tables of points) makes
+the suite an observing-system experiment scored at withheld real observations:
+``mask_kinds`` are then withholding modes (platform, profile, point) and
+``missing_rates`` the fractions withheld; see :mod:`reconbench.benchmark.ose`.
+
 Unknown keys are errors, so a typo never silently falls back to a default.
 """
 
@@ -36,12 +41,13 @@ from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
 
+from reconbench.benchmark import ose
 from reconbench.datasets.masks import check_missing_rate, mask_kind_names
 from reconbench.datasets.source import SPLITS
 from reconbench.errors import ConfigError, InputError
 
 SUITE_KEYS = {"name", "description", "split", "samples", "seeds", "missing_rates",
-              "mask_kinds", "mask_params", "datasets", "methods"}
+              "mask_kinds", "mask_params", "datasets", "methods", "observations"}
 
 
 @dataclass(frozen=True)
@@ -77,12 +83,16 @@ class Suite:
     description: str = ""
     source_text: str = ""
     mask_params: dict = field(default_factory=dict)
+    #: an OSE suite's [observations] (see :mod:`reconbench.benchmark.ose`); empty otherwise
+    observations: dict = field(default_factory=dict)
 
     @property
     def config_hash(self) -> str:
         """A short hash of everything that defines the suite's results."""
         content = {k: v for k, v in asdict(self).items() if k not in ("source_text",
                                                                       "description")}
+        if not self.observations:  # the hash of a gridded suite is what it always was
+            content.pop("observations")
         return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()
                               ).hexdigest()[:12]
 
@@ -138,7 +148,11 @@ def parse_suite(text: str, origin: str = "suite") -> Suite:
     except InputError as exc:
         raise ConfigError(str(exc)) from None
     kinds = _list(raw.get("mask_kinds", ["random"]), "mask_kinds", origin)
-    for kind in kinds:
+    observations = {}
+    if "observations" in raw:  # an OSE suite: mask kinds are withholding modes
+        observations = ose.parse_observations(raw["observations"], origin)
+        ose.check_modes(kinds, rates, origin)
+    for kind in kinds if not observations else ():
         if kind not in mask_kind_names():
             raise ConfigError(f"{origin}: unknown mask kind {kind!r}; known kinds: "
                               f"{', '.join(mask_kind_names())}")
@@ -159,7 +173,8 @@ def parse_suite(text: str, origin: str = "suite") -> Suite:
     return Suite(
         name=str(raw["name"]), description=str(raw.get("description", "")), split=split,
         samples=samples, seeds=tuple(seeds), missing_rates=rates, mask_kinds=tuple(kinds),
-        mask_params=mask_params, datasets=datasets, methods=methods, source_text=text)
+        mask_params=mask_params, datasets=datasets, methods=methods, source_text=text,
+        observations=observations)
 
 
 def _list(value, key: str, origin: str) -> list:

@@ -181,7 +181,13 @@ def build_report(store: ResultsStore, rates: list[float] | None = None,
                                   maps.field_maps(sample, depth, styles, map_title)))
 
     spread = figures.spread_vs_error(rows, styles, "ensemble calibration")
-    sections = [
+    ose_section = ([Section("At withheld observations",
+                            "An observing-system experiment: real observations were withheld, "
+                            "each method reconstructed from the rest, and its field was "
+                            "interpolated to the withheld points (docs/observations.md).",
+                            tables.withheld_tables(rows, methods))]
+                   if (rows["point_set"] == stats.WITHHELD).any() else [])
+    sections = ose_section + [
         Section("Headline: masked MSE on evaluation points",
                 "Evaluation points are the ocean cells a method did not see. Masked MSE is the "
                 "mean squared error over them (°C², all levels pooled).",

@@ -22,6 +22,9 @@ from reconbench.errors import InputError
 #: How a group of cells is identified in every summary.
 KEYS = ["dataset", "mask_kind", "method", "missing_rate"]
 
+#: The point set of an OSE's scores: the withheld real observations.
+WITHHELD = "withheld_obs"
+
 #: The missing rate of the ReconMOST paper; reports show it by default.
 PAPER_RATE = 0.925
 

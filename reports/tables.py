@@ -291,3 +291,27 @@ def to_html(table: Table) -> str:
     return (f'<figure class="table" id="{table.name}"><figcaption>{html.escape(table.title)}'
             f'</figcaption><div class="scroll"><table><thead><tr>{head}</tr></thead>'
             f'{"".join(body)}</table></div></figure>\n')
+
+
+def withheld_tables(rows: pd.DataFrame, methods: list[str]) -> list[Table]:
+    """OSE suites: MSE at withheld observations, methods x withholding fractions, per dataset
+    and withholding mode; the title gives the number of points and platforms scored."""
+    summary = stats.over_samples(rows, "mse", stats.WITHHELD)
+    counts = rows[(rows["point_set"] == stats.WITHHELD) & rows["depth"].isna()
+                  & rows["metric"].isin(["n_points", "n_platforms"])]
+    tables = []
+    for dataset, kind, block in stats.by_dataset_kind(summary):
+        rates = sorted(set(block.index.get_level_values("missing_rate")))
+        present = [m for m in methods if m in block.index.get_level_values("method")]
+        mine = counts[(counts["dataset"] == dataset) & (counts["mask_kind"] == kind)
+                      & (counts["method"] == present[0])]
+        total = mine.groupby("metric")["value"].sum()
+        title = (f"MSE (°C²) at withheld observations: the reconstructions interpolated to "
+                 f"{int(total.get('n_points', 0))} withheld points (platform-months: "
+                 f"{int(total.get('n_platforms', 0))}), all depths pooled. Dataset {dataset}, "
+                 f"withheld by {kind}; mean ± sd over {_samples(block['n'])}; bold: lowest.")
+        section = [((m,), [entry(block, (m, r)) for r in rates]) for m in present]
+        tables.append(Table(f"withheld-{slug(dataset)}-{slug(kind)}", title, ("method",),
+                            tuple(f"{percent(r)} withheld" for r in rates), [section]
+                            ).mark_best())
+    return tables
