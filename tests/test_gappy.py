@@ -162,3 +162,36 @@ def test_every_method_fits_on_gappy_data_and_keeps_its_rank(gappy4):
         gappy_mse = evaluation_mse(gappy4, name, params)
         if complete_mse < clim["complete"]:
             assert gappy_mse < clim["gappy"], name
+
+
+def test_cobe_gappy_suite_fails_clearly_without_the_data(tmp_path, monkeypatch):
+    from reconbench.benchmark.runner import run_suite
+    from reconbench.benchmark.suite import load_suite
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("RECONBENCH_SHARED_DATA", str(tmp_path / "absent"))
+    with pytest.raises(InputError, match="no file matches .*set RECONBENCH_SHARED_DATA"):
+        run_suite(load_suite("cobe-gappy"), tmp_path / "results", progress=False)
+
+
+def test_cobe_gappy_suite_end_to_end_small(shared_data, tmp_path, monkeypatch):
+    import pandas as pd
+
+    from reconbench.benchmark.runner import run_suite
+    from reconbench.benchmark.suite import load_suite, parse_suite
+
+    monkeypatch.setenv("RECONBENCH_SHARED_DATA", str(shared_data))
+    text = load_suite("cobe-gappy").source_text
+    text = text.replace("samples = 12", "samples = 2").replace(
+        "missing_rates = [0.5, 0.9, 0.95]", "missing_rates = [0.9]")
+    text = text.split("[[methods]]\nname = \"nearest\"")[0]  # climatology only
+    store = run_suite(parse_suite(text, "cobe-gappy (small)"), tmp_path / "results",
+                      progress=False)
+    rows = pd.read_parquet(store.root / "results.parquet")
+    pooled = rows[rows.depth.isna() & (rows.metric == "coverage") & (rows.mask_kind == "random")]
+    truth = pooled[pooled.point_set == "ocean"].value.to_numpy()
+    seen = pooled[pooled.point_set == "guidance"].value.to_numpy()
+    np.testing.assert_allclose(truth, 0.6, atol=0.01)  # 40 % of the ocean under cloud
+    np.testing.assert_allclose(seen, 0.1 * truth, atol=0.002)  # 10 % of the observed cells
+    mse = rows[(rows.point_set == "evaluation") & (rows.metric == "mse")].value
+    assert np.isfinite(mse).all()
