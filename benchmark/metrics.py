@@ -6,6 +6,15 @@ Every score is computed on a *point set* of each sample:
 - ``guidance``: the guidance points the method saw;
 - ``ocean``: every ocean cell.
 
+For a gappy truth (NaN at ocean cells not observed at that time) ``observed``
+marks where the truth exists: ``ocean`` is then the observed ocean cells,
+``guidance`` the guidance points among them and ``evaluation`` the observed
+cells that were withheld; a cell where the truth is missing is never scored.
+Beside the scores, ``coverage`` is the size of each point set over the number
+of the grid's ocean cells (per level, and pooled over levels): for ``guidance``
+it is the fraction of the ocean a method saw, for ``ocean`` the truth's own
+coverage (1 for a complete truth).
+
 How each score is averaged (``e = reconstruction - truth`` in °C, ``S`` the point
 set of one level of one sample, ``S*`` its union over levels, ``w`` = cos(lat)):
 
@@ -139,7 +148,7 @@ METRICS: tuple[Metric, ...] = (MSE(), RMSE(), MAE(), Bias(), AreaWeightedMSE(), 
 
 def score(truth: np.ndarray, reconstruction: np.ndarray, guidance: np.ndarray,
           ocean: np.ndarray, depth: np.ndarray, lat: np.ndarray,
-          missing_rate: float) -> pd.DataFrame:
+          missing_rate: float, observed: np.ndarray | None = None) -> pd.DataFrame:
     """Tidy scores of a batch of reconstructions.
 
     Parameters
@@ -149,19 +158,25 @@ def score(truth: np.ndarray, reconstruction: np.ndarray, guidance: np.ndarray,
     ocean : (depth, lat, lon) bool ocean mask of the grid.
     depth : (depth,) level depths in metres; lat : (lat,) degrees north.
     missing_rate : the nominal missing rate r, used for the paper's ``total``.
+    observed : (time, depth, lat, lon) bool, True where the truth exists (a gappy
+        truth); None: everywhere (a complete truth).
 
     Returns
     -------
     DataFrame with columns ``sample`` (index in the batch), ``depth`` (metres,
     NaN for all levels), ``point_set``, ``metric``, ``value``; plus rows with
-    metric ``n_points`` giving the size of each point set.
+    metric ``n_points`` giving the size of each point set and ``coverage`` that
+    size over the grid's number of ocean cells.
     """
     error = np.asarray(reconstruction, dtype=np.float64) - np.asarray(truth, dtype=np.float64)
-    guidance = np.asarray(guidance, dtype=bool) & ocean
     ocean_b = np.broadcast_to(ocean, error.shape)
+    if observed is not None:
+        ocean_b = ocean_b & np.asarray(observed, dtype=bool)
+    guidance = np.asarray(guidance, dtype=bool) & ocean_b
     sets = {"evaluation": ocean_b & ~guidance, "guidance": guidance, "ocean": ocean_b}
     weights = np.broadcast_to(np.cos(np.deg2rad(lat))[:, None], error.shape[2:])
     n_time, n_depth = error.shape[:2]
+    n_ocean = np.asarray(ocean).sum(axis=(1, 2))  # (depth,) the grid's ocean cells per level
     frames = []
 
     def rows(point_set: str, metric: str, per_level: np.ndarray, all_levels: np.ndarray):
@@ -175,6 +190,8 @@ def score(truth: np.ndarray, reconstruction: np.ndarray, guidance: np.ndarray,
     for point_set, points in sets.items():
         sums = Sums.of(error, points, weights)
         rows(point_set, "n_points", sums.n, sums.pooled().n[:, 0])
+        rows(point_set, "coverage", sums.n / np.maximum(n_ocean, 1),
+             sums.pooled().n[:, 0] / max(n_ocean.sum(), 1))
         for metric in METRICS:
             per_level, all_levels = metric.per_level(sums), metric.all_levels(sums)
             rows(point_set, metric.name, per_level, all_levels)

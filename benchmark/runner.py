@@ -170,8 +170,9 @@ def run_cell(cell: Cell, method: Method, truth: xr.DataArray, grid: Grid,
     ``reconstruction`` (depth, lat, lon) in °C and ``guidance`` (depth, lat, lon)
     int8, for maps in reports.
     """
+    observed = np.isfinite(truth.values)  # where the truth exists: all the ocean unless gappy
     guidance, n_fallback = cell.mask.build_with_report(grid, truth.sizes["time"],
-                                                       truth["time"].values)
+                                                       truth["time"].values, observed)
     obs = observe(truth, guidance)
     with PeakMemory() as memory:
         start = time.perf_counter()
@@ -179,7 +180,7 @@ def run_cell(cell: Cell, method: Method, truth: xr.DataArray, grid: Grid,
         seconds = time.perf_counter() - start
     values = check_reconstruction(recon, obs, grid, cell.method.label)
     rows = score(truth.values, values, guidance, grid.ocean, grid.depth, grid.lat,
-                 cell.mask.missing_rate)
+                 cell.mask.missing_rate, observed)
     times = pd.DatetimeIndex(truth["time"].values).strftime("%Y-%m-%d").to_numpy()
     rows["time"] = times[rows["sample"].to_numpy()]
     cost = pd.DataFrame({"metric": ["fit_seconds", "seconds_per_field", "peak_rss_mb"],
@@ -245,7 +246,8 @@ def load_samples(source: DatasetSource, suite: Suite) -> xr.DataArray:
     """The suite's sample months of its split, loaded and checked against the grid."""
     field = source.split(suite.split)
     truth = field.isel(time=sample_indices(field.sizes["time"], suite.samples)).load()
-    source.grid.check_field(truth, f"dataset {source.name!r} ({suite.split} split)")
+    source.grid.check_field(truth, f"dataset {source.name!r} ({suite.split} split)",
+                            gappy=source.gappy)
     return truth
 
 

@@ -156,10 +156,12 @@ class Grid:
                    "long_name": "sea water temperature"},
         )
 
-    def check_field(self, field: xr.DataArray, what: str = "field") -> None:
+    def check_field(self, field: xr.DataArray, what: str = "field", gappy: bool = False) -> None:
         """Raise :class:`InputError` unless ``field`` is a field on this grid.
 
-        Checks dims, shape, coordinates, and that every ocean cell is finite.
+        Checks dims, shape, coordinates, and that every ocean cell is finite; for a
+        ``gappy`` field (of a gappy source), that no value is infinite and that each
+        time step has an observed ocean cell.
         """
         if tuple(field.dims) != FIELD_DIMS:
             raise InputError(f"{what} must have dims {FIELD_DIMS}, got {tuple(field.dims)}")
@@ -170,6 +172,9 @@ class Grid:
             if not np.allclose(field[axis].values, getattr(self, axis)):
                 raise InputError(f"{what} {axis} coordinate differs from the grid's")
         values = field.values
+        if gappy:
+            self._check_gappy(values, what)
+            return
         bad = ~np.isfinite(values) & self.ocean[None]
         if bad.any():
             t, k, i, j = np.argwhere(bad)[0]
@@ -177,6 +182,19 @@ class Grid:
                 f"{what} has {int(bad.sum())} NaN or infinite values inside the ocean (first at "
                 f"time index {t}, depth {self.depth[k]:g} m, lat {self.lat[i]:g}, "
                 f"lon {self.lon[j]:g}); expected finite values over every ocean cell")
+
+    def _check_gappy(self, values: np.ndarray, what: str) -> None:
+        """The checks of :meth:`check_field` for a gappy field (time, depth, lat, lon)."""
+        if np.isinf(values).any():
+            t, k, i, j = np.argwhere(np.isinf(values))[0]
+            raise InputError(f"{what} has infinite values (first at time index {t}, depth "
+                             f"{self.depth[k]:g} m, lat {self.lat[i]:g}, lon {self.lon[j]:g}); "
+                             f"expected finite values or NaN where not observed")
+        observed = (np.isfinite(values) & self.ocean[None]).any(axis=(1, 2, 3))
+        if not observed.all():
+            raise InputError(f"{what} has no observed ocean cell at time index "
+                             f"{int(np.flatnonzero(~observed)[0])}; a gappy field needs at least "
+                             f"one observed cell per time step")
 
     def to_dataset(self) -> xr.Dataset:
         """The grid as a Dataset with an ``ocean`` mask variable (for NetCDF files)."""

@@ -6,7 +6,12 @@ the guidance (observed) points. The draw for sample ``i`` depends only on
 (kind, missing rate, seed, i), so the same spec gives every method the same mask,
 and a longer batch extends a shorter one.
 
-Missing rate ``r`` is the fraction of ocean cells NOT observed, in [0, 1).
+Missing rate ``r`` is the fraction of ocean cells NOT observed, in [0, 1). For a
+gappy truth (a source whose fields are NaN at ocean cells not observed at that
+time) every kind draws among the cells where the truth exists at the sample's
+time (``observed`` of :meth:`MaskSpec.build_with_report`), and ``r`` is relative
+to them: the share of the grid's ocean that a method sees is then
+(1 - r) times the truth's own coverage.
 
 Kinds:
 
@@ -75,9 +80,11 @@ class MaskKind(abc.ABC):
              depth: np.ndarray, grid: Grid | None = None, time=None) -> np.ndarray:
         """Guidance mask (depth, lat, lon) bool for one sample.
 
-        ``ocean`` is the grid's (depth, lat, lon) ocean mask and ``depth`` its
-        level depths in metres; ``grid`` is the whole grid and ``time`` the
-        sample's time stamp (datetime64), or None when the caller has none.
+        ``ocean`` is the (depth, lat, lon) mask of the cells that may be drawn: the
+        grid's ocean mask, or for a gappy truth the ocean cells observed at the
+        sample's time; ``depth`` is the grid's level depths in metres; ``grid`` is
+        the whole grid and ``time`` the sample's time stamp (datetime64), or None
+        when the caller has none.
         """
 
 
@@ -170,14 +177,16 @@ class MaskSpec:
             raise InputError(f"bad parameter(s) {sorted(self.params)} for mask kind "
                              f"{self.kind!r}: {exc}") from None
 
-    def build_with_report(self, grid: Grid, n_samples: int,
-                          times=None) -> tuple[np.ndarray, int]:
+    def build_with_report(self, grid: Grid, n_samples: int, times=None,
+                          observed: np.ndarray | None = None) -> tuple[np.ndarray, int]:
         """Guidance mask (n_samples, depth, lat, lon) bool and the fallback count.
 
         ``times`` (n_samples,) are the samples' time stamps (needed by kinds that
-        follow real observations). The count is the number of (sample, level)
-        pairs that had ocean but no guidance point and received one random
-        guidance point.
+        follow real observations). ``observed`` (n_samples, depth, lat, lon) bool
+        marks where a gappy truth exists; guidance is drawn among those ocean
+        cells only (None: every ocean cell). The count is the number of (sample,
+        level) pairs that had drawable cells but no guidance point and received
+        one random guidance point.
         """
         kind = self.make_kind()
         masks = np.zeros((n_samples, *grid.shape), dtype=bool)
@@ -185,14 +194,16 @@ class MaskSpec:
         for i in range(n_samples):
             rng = self.rng(i)
             time = None if times is None else times[i]
-            masks[i] = kind.draw(grid.ocean, self.missing_rate, rng, grid.depth, grid=grid,
-                                 time=time) & grid.ocean
-            empty = grid.ocean.any(axis=(1, 2)) & ~masks[i].any(axis=(1, 2))
+            drawable = grid.ocean if observed is None else grid.ocean & observed[i]
+            masks[i] = kind.draw(drawable, self.missing_rate, rng, grid.depth, grid=grid,
+                                 time=time) & drawable
+            empty = drawable.any(axis=(1, 2)) & ~masks[i].any(axis=(1, 2))
             for k in np.flatnonzero(empty):
-                masks[i, k].flat[rng.choice(np.flatnonzero(grid.ocean[k]))] = True
+                masks[i, k].flat[rng.choice(np.flatnonzero(drawable[k]))] = True
                 n_fallback += 1
         return masks, n_fallback
 
-    def build(self, grid: Grid, n_samples: int, times=None) -> np.ndarray:
+    def build(self, grid: Grid, n_samples: int, times=None,
+              observed: np.ndarray | None = None) -> np.ndarray:
         """Guidance mask (n_samples, depth, lat, lon) bool; see :meth:`build_with_report`."""
-        return self.build_with_report(grid, n_samples, times)[0]
+        return self.build_with_report(grid, n_samples, times, observed)[0]

@@ -28,10 +28,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import ndimage
 from scipy.spatial import cKDTree
 
 from reconbench.datasets.cf import open_file, resolve_paths
+from reconbench.datasets.clouds import grid_spacing, lowest, smooth
 from reconbench.datasets.grid import Grid, unit_vectors
 from reconbench.datasets.masks import MaskKind, register_mask_kind
 from reconbench.errors import InputError
@@ -160,11 +160,6 @@ class Clouds(MaskKind):
 
     def draw(self, ocean, missing_rate, rng, depth, grid: Grid | None = None, time=None):
         surface = ocean.any(axis=0)
-        spacing = float(np.median(np.diff(grid.lat))) if grid is not None else 1.0
-        field = ndimage.gaussian_filter(rng.standard_normal(surface.shape),
-                                        sigma=self.scale_deg / spacing, mode=("nearest", "wrap"))
-        n_clear = int(round((1.0 - missing_rate) * surface.sum()))
-        order = np.argsort(np.where(surface, field, np.inf), axis=None)[:n_clear]
-        clear = np.zeros(surface.size, bool)
-        clear[order] = True
-        return ocean & clear.reshape(surface.shape)[None]
+        field = smooth(rng.standard_normal(surface.shape), self.scale_deg, grid_spacing(grid))
+        clear = lowest(field, surface, int(round((1.0 - missing_rate) * surface.sum())))
+        return ocean & clear[None]

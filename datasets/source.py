@@ -32,13 +32,21 @@ class DatasetSource(abc.ABC):
     Subclasses set ``name`` and ``grid`` and implement :meth:`_load_split`.
     Parameters are keyword arguments of ``__init__`` and are reported by
     :meth:`get_params`, as in scikit-learn.
+
+    A *gappy* source (``gappy = True``: satellite fields with clouds, sparse
+    gridded products, or a complete source with gaps imposed by
+    :mod:`reconbench.datasets.gaps`) may have NaN at ocean cells that were not
+    observed at that time, in every split; its ``grid.ocean`` comes from a land
+    mask, never from the data. A complete source has NaN only off the ocean.
     """
 
     name: str = ""
     grid: Grid
+    gappy: bool = False
 
     def split(self, which: str) -> xr.DataArray:
-        """The field of one split: DataArray (time, depth, lat, lon), float32, °C."""
+        """The field of one split: DataArray (time, depth, lat, lon), float32, °C; NaN off the
+        ocean and, for a gappy source, at ocean cells not observed at that time."""
         if which not in SPLITS:
             raise InputError(f"split must be one of {SPLITS}, got {which!r}")
         return self._load_split(which)
@@ -54,7 +62,8 @@ class DatasetSource(abc.ABC):
     def climatology(self) -> xr.DataArray:
         """Monthly mean of the train split: DataArray (month, depth, lat, lon), °C.
 
-        ``month`` runs 1..12; a month absent from the train split is NaN.
+        ``month`` runs 1..12; a month absent from the train split is NaN, and so is
+        (for a gappy source) a cell never observed in that calendar month.
         """
         if getattr(self, "_climatology", None) is None:
             self._climatology = monthly_climatology(self.split("train"))
@@ -67,8 +76,11 @@ class DatasetSource(abc.ABC):
 
 
 def monthly_climatology(field: xr.DataArray) -> xr.DataArray:
-    """Mean over time of each calendar month: (time, ...) -> (month = 1..12, ...)."""
-    clim = field.groupby("time.month").mean("time")
+    """Mean over time of each calendar month: (time, ...) -> (month = 1..12, ...).
+
+    NaN values (gaps) are left out of the mean; a cell with no value in a month is NaN.
+    """
+    clim = field.groupby("time.month").mean("time", skipna=True)
     return clim.reindex(month=np.arange(1, 13)).astype(np.float32)
 
 
@@ -103,10 +115,21 @@ def source_class(name: str) -> Callable[..., DatasetSource]:
 
 
 def make_source(name: str, **params) -> DatasetSource:
-    """Build the source ``name`` with keyword parameters, checking their names."""
+    """Build the source ``name`` with keyword parameters, checking their names.
+
+    Besides its own, every source takes the gap parameters ``gaps_*`` of
+    :mod:`reconbench.datasets.gaps`; with ``gaps_cover`` > 0 the source gets
+    moving cloud-shaped gaps and is gappy.
+    """
+    from reconbench.datasets.gaps import GAP_PARAMETERS, with_gaps
+
     cls = source_class(name)
-    check_keywords(cls, params, f"dataset {name!r}")
-    return cls(**params)
+    gap_params = {k: params.pop(k) for k in list(params) if k in GAP_PARAMETERS}
+    try:
+        check_keywords(cls, params, f"dataset {name!r}")
+    except InputError as exc:
+        raise InputError(f"{exc}; and for every dataset: {', '.join(GAP_PARAMETERS)}") from None
+    return with_gaps(cls(**params), gap_params, f"dataset {name!r}")
 
 
 def _import_builtin_sources() -> None:

@@ -16,6 +16,11 @@ Distances are chord (straight-line) distances on the sphere of radius
 great-circle distance is not). The observation error is white with variance
 ``nugget * s^2``, where ``s^2`` is the total anomaly variance at the point, so
 ``a^2 = (1 - nugget) s^2``.
+
+On gappy training data (NaN at cells not observed at some times) every moment
+is taken over the values available: s^2 over the times a cell was observed, the
+semivariogram of a pair over the times both were observed (pairs never observed
+together are left out), the vertical correlation over co-located pairs.
 """
 
 from __future__ import annotations
@@ -118,13 +123,16 @@ def fit_level(z: np.ndarray, lat: np.ndarray, lon: np.ndarray, model: str,
     """Fit (nugget, length_x, length_y) to standardised anomalies of one level.
 
     ``z`` is (time, n) anomalies divided by their standard deviation at each
-    cell, at cells of latitudes / longitudes ``lat``, ``lon`` (n,) in degrees. The
-    empirical semivariogram of pairs, gamma_ij = mean_t (z_i - z_j)^2 / 2, is fitted
-    by least squares with nugget + (1 - nugget)(1 - rho(r_ij)).
+    cell, at cells of latitudes / longitudes ``lat``, ``lon`` (n,) in degrees, NaN
+    where not observed. The empirical semivariogram of pairs, gamma_ij = mean_t
+    (z_i - z_j)^2 / 2 over the times both are observed, is fitted by least
+    squares with nugget + (1 - nugget)(1 - rho(r_ij)).
     """
     u = unit_vectors(lat, lon)
     i, j = sample_pairs(u, rng, n_pairs, max_km)
-    gamma = 0.5 * np.mean((z[:, i] - z[:, j]) ** 2, axis=0)
+    gamma = 0.5 * np.nanmean((z[:, i] - z[:, j]) ** 2, axis=0)  # NaN: never observed together
+    together = np.isfinite(gamma)
+    i, j, gamma = i[together], j[together], gamma[together]
     sinlat, dot = u[:, 2], np.sum(u[i] * u[j], axis=-1)
 
     def residual(p):
@@ -173,7 +181,9 @@ def fit_covariances(anomaly_levels, lat2, lon2, ocean, model, anisotropic, rng):
     """Per-level :class:`LevelCovariance` and per-cell total variance.
 
     ``anomaly_levels[k]`` is the (time, lat, lon) train anomaly of level k in °C
-    (NaN off the ocean); ``lat2``, ``lon2`` (lat, lon) cell coordinates in degrees;
+    (NaN off the ocean and, for gappy data, where not observed); a cell never
+    observed takes its level's mean variance. ``lat2``, ``lon2`` (lat, lon) cell
+    coordinates in degrees;
     ``ocean`` the (depth, lat, lon) mask. Returns the list of level covariances,
     the (depth, lat, lon) total variance s² (°C², NaN off the ocean) and the
     standardised anomalies per level (for :func:`fit_vertical_scale`).
@@ -181,12 +191,16 @@ def fit_covariances(anomaly_levels, lat2, lon2, ocean, model, anisotropic, rng):
     levels, variance, z_levels = [], np.full(ocean.shape, np.nan), []
     for k, anom in enumerate(anomaly_levels):
         var_k = np.full(ocean[k].shape, np.nan)
-        var_k[ocean[k]] = np.maximum(np.mean(anom[:, ocean[k]] ** 2, axis=0), 1e-6)
+        with warnings.catch_warnings():  # a cell never observed: NaN, filled below
+            warnings.simplefilter("ignore", RuntimeWarning)
+            var_k[ocean[k]] = np.maximum(np.nanmean(anom[:, ocean[k]] ** 2, axis=0), 1e-6)
+        seen = np.isfinite(var_k)
+        mean_var = float(var_k[seen].mean()) if seen.any() else 1.0
+        var_k[ocean[k] & ~seen] = mean_var
         variance[k] = var_k
         z = anom / np.sqrt(var_k)
         z_levels.append(z.reshape(len(z), -1).astype(np.float32))
-        mean_var = float(var_k[ocean[k]].mean()) if ocean[k].any() else 1.0
-        if ocean[k].sum() < MIN_FIT_CELLS:
+        if seen.sum() < MIN_FIT_CELLS:
             levels.append(LevelCovariance(mean_var, DEFAULT_NUGGET, DEFAULT_LENGTH_KM,
                                           DEFAULT_LENGTH_KM, "default"))
             continue

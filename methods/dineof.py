@@ -16,7 +16,9 @@ cross-validation entries put back. Observed entries are kept as observed.
 
 A practitioner with a long record appends it: ``train_months`` fully observed
 months of the train split become extra columns (they fix the EOFs; only the
-batch's columns have gaps). The truncated SVD is exact (eigh of the N x N
+batch's columns have gaps). Gappy training data (NaN where not observed) is
+DINEOF's own business: its months are appended as columns with gaps, filled
+with the batch's. The truncated SVD is exact (eigh of the N x N
 Gram matrix) for up to 256 columns; for longer series it is tracked by block
 power iteration, one step per filling iteration, warm-started across
 iterations and across k, so each iteration costs O(M N k), not O(M N^2).
@@ -274,7 +276,8 @@ class Dineof(Method):
     ----------
     max_modes : largest number of EOF modes tried.
     train_months : the last ``train_months`` months of the train split are
-        appended as fully observed columns; 0 uses the batch alone (the
+        appended as fully observed columns (as columns with gaps when the
+        training data is gappy); 0 uses the batch alone (the
         classical setting, weak for a short batch: a cell observed in no month
         of the batch keeps the climatology).
     standardize : divide each level's anomalies by its train anomaly standard
@@ -318,8 +321,8 @@ class Dineof(Method):
         level_of_row = np.nonzero(grid.ocean)[0]
         self.row_scale_ = np.ones(level_of_row.size)
         if self.standardize:
-            level_sd = np.array([np.sqrt(np.mean(anomalies[level_of_row == k] ** 2))
-                                 if (level_of_row == k).any() else 1.0
+            level_sd = np.array([np.sqrt(np.nanmean(anomalies[level_of_row == k] ** 2))
+                                 if np.isfinite(anomalies[level_of_row == k]).any() else 1.0
                                  for k in range(grid.depth.size)])
             self.row_scale_ = np.maximum(level_sd, 1e-6)[level_of_row]
         self.fixed_, self.fixed_times_ = None, np.zeros(0)
@@ -340,9 +343,14 @@ class Dineof(Method):
         anomalies = (obs.values - background)[:, ocean].T / self.row_scale_[:, None]
         known = np.isfinite(anomalies)
         times = np.concatenate([month_number(obs["time"].values), self.fixed_times_])
-        filled, self.record_ = dineof(anomalies, known, self.fixed_,
+        fixed = self.fixed_
+        if fixed is not None and np.isnan(fixed).any():  # gappy train months: columns with gaps
+            anomalies = np.hstack([anomalies, fixed])
+            known, fixed = np.isfinite(anomalies), None
+        filled, self.record_ = dineof(anomalies, known, fixed,
                                       self.max_modes, self.tol, self.max_iter,
                                       np.random.default_rng(self.seed), self.filter_alpha,
                                       int(self.filter_iterations), times)
+        filled = filled[:, :obs.sizes["time"]]
         background[:, ocean] += (filled * self.row_scale_[:, None]).T
         return obs.copy(data=np.where(ocean, background, np.nan).astype(np.float32))

@@ -182,7 +182,9 @@ class Kriging(Method):
         """Fit the variograms on ``train`` (time, depth, lat, lon) in °C.
 
         Per level: the median of PyKrige's fits on ``fit_months`` months of
-        anomalies. "ordinary3d" also records ``level_scale`` (°C, the RMS of
+        anomalies; on gappy training data each month's fit uses the cells
+        observed that month, and a month with fewer than ``MIN_FIT_POINTS`` of
+        them is left out. "ordinary3d" also records ``level_scale`` (°C, the RMS of
         those anomalies per level), the 3-D variogram of the scaled anomalies
         (median range in degrees; median psill and nugget over level variance)
         and ``depth_scale``: unless set, the horizontal range over the practical
@@ -221,12 +223,16 @@ class Kriging(Method):
             ocean = grid.ocean[k]
             anomalies = values[:, k][:, ocean] - self.background_[months[use] - 1, k][:, ocean]
             anomaly_levels.append(anomalies)
+            usable = [a for a in anomalies if np.isfinite(a).sum() >= MIN_FIT_POINTS]
             if self.variogram_parameters is not None:
                 self.levels_.append(dict(self.variogram_parameters, source="set"))
-            elif ocean.sum() < MIN_FIT_POINTS:
-                self.levels_.append(dict(default_variogram(anomalies.ravel()), source="default"))
+            elif not usable:
+                known = anomalies[np.isfinite(anomalies)]
+                self.levels_.append(dict(default_variogram(known), source="default"))
             else:
-                fits = [self._fit(self.lon2_[ocean], self.lat2_[ocean], a) for a in anomalies]
+                fits = [self._fit(self.lon2_[ocean][np.isfinite(a)],
+                                  self.lat2_[ocean][np.isfinite(a)], a[np.isfinite(a)])
+                        for a in usable]
                 self.train_subsampled_ += sum(subsampled for _, subsampled in fits)
                 self.levels_.append({key: float(np.median([f[key] for f, _ in fits]))
                                      for key in fits[0][0]} | {"source": "fit"})
@@ -237,7 +243,8 @@ class Kriging(Method):
     def _fit_3d(self, anomaly_levels: list[np.ndarray]) -> None:
         """Level scales, the 3-D variogram and the depth scale (see :meth:`fit`)."""
         grid = self.grid_
-        scale = np.array([np.sqrt(np.mean(a ** 2)) if a.size else 1.0 for a in anomaly_levels])
+        scale = np.array([np.sqrt(np.nanmean(a ** 2)) if np.isfinite(a).any() else 1.0
+                          for a in anomaly_levels])
         self.level_scale_ = np.maximum(scale, 1e-6)
         if self.variogram_parameters is not None:
             self.variogram3d_ = dict(self.variogram_parameters)

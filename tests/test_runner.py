@@ -65,7 +65,8 @@ def test_rows_are_complete(store, source):
     assert list(rows.columns) == COLUMNS
     n_levels = source.grid.depth.size
     n_cells = 3 * 2 * 2  # methods x rates x seeds
-    per_sample = (n_levels + 1) * (3 * 7 + 1)  # 3 point sets x (6 metrics + n_points) + total
+    per_sample = (n_levels + 1) * (3 * 8 + 1)  # 3 point sets x (6 metrics, n_points, coverage)
+    # plus the paper total
     assert len(rows) == n_cells * (2 * per_sample + 3)
     assert rows.groupby("cell").ngroups == n_cells
     headline = rows[(rows.metric == "mse") & (rows.point_set == "evaluation")]

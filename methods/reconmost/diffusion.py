@@ -134,8 +134,14 @@ def reverse_variance(schedule: Schedule, t: torch.Tensor, like: torch.Tensor) ->
 
 
 def training_loss(model, schedule: Schedule, x0: torch.Tensor, t: torch.Tensor,
-                  noise: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
-    """The ε-prediction MSE, mean over every element of the batch (a scalar)."""
+                  noise: torch.Tensor, cond: torch.Tensor | None = None,
+                  known: torch.Tensor | None = None) -> torch.Tensor:
+    """The ε-prediction MSE (a scalar): the mean over every element of the batch, or
+    with ``known`` (shaped like ``x0``, True / 1 where x0 is known, False / 0 at the
+    gaps of gappy training data) the mean over the known elements only."""
     eps = model(q_sample(schedule, x0, t, noise), torch.as_tensor(schedule.timesteps)[t.cpu()]
                 .to(x0.device), cond)
-    return torch.mean((eps - noise) ** 2)
+    if known is None:
+        return torch.mean((eps - noise) ** 2)
+    known = known.to(eps.dtype)
+    return torch.sum(known * (eps - noise) ** 2) / torch.clamp(torch.sum(known), min=1.0)

@@ -8,7 +8,10 @@ training-state file beside it for resuming::
         --steps 4000 --seed 0 --output methods/reconmost/checkpoints/synthetic-4deg.pt
 
 Each step draws ``batch_size`` training months, timesteps uniform in 0..T-1 and
-noise, all from one seeded ``torch.Generator``; the loss is the ε MSE; AdamW,
+noise, all from one seeded ``torch.Generator``; the loss is the ε MSE (on gappy
+training data, the mean over the known elements only: land, the sea floor and
+the ocean cells observed that month; the gaps enter the network as the
+normalisation's fill value, the climatology or 0 °C, and are never a target); AdamW,
 gradient-norm clipping and an EMA of the weights (decay min(d, (1 + n) / (10 + n))
 after n steps). Runs on CUDA when available, else on the CPU.
 
@@ -107,16 +110,18 @@ def pick_device(device: str = "auto") -> torch.device:
 def optimiser_step(model: UNet, ema: UNet, optimiser: torch.optim.Optimizer,
                    config: TrainConfig, step: int, schedule, x0: torch.Tensor, t: torch.Tensor,
                    noise: torch.Tensor, cond: torch.Tensor | None = None,
-                   network: torch.nn.Module | None = None) -> torch.Tensor:
+                   network: torch.nn.Module | None = None,
+                   known: torch.Tensor | None = None) -> torch.Tensor:
     """One training step on a batch; returns its loss (a scalar tensor).
 
     The ε MSE of ``x0`` (batch, levels, H, W) noised to timesteps ``t`` (batch,)
     with ``noise``, through ``network`` (``model`` or its DDP wrapper, which
     averages the gradients over the ranks); gradient-norm clipping; the optimiser
     step; then the EMA of the weights with decay min(d, (1 + step) / (10 + step)),
-    ``step`` counting the steps already taken.
+    ``step`` counting the steps already taken. ``known`` (like ``x0``, 1 / 0)
+    restricts the loss to the known elements of gappy training data.
     """
-    loss = training_loss(network or model, schedule, x0, t, noise, cond)
+    loss = training_loss(network or model, schedule, x0, t, noise, cond, known)
     optimiser.zero_grad(set_to_none=True)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
@@ -129,13 +134,20 @@ def optimiser_step(model: UNet, ema: UNet, optimiser: torch.optim.Optimizer,
 
 
 def training_data(source: DatasetSource, config: TrainConfig):
-    """Normaliser, normalised train fields (n, levels, H, W) and their months (n,)."""
+    """Normaliser, normalised train fields (n, levels, H, W), their months (n,) and
+    the known elements (n, levels, H, W) bool: False at the ocean cells a gappy
+    source did not observe; None when every ocean cell is known."""
     field = source.split("train")
     months = field["time"].dt.month.values
     values = field.values
-    normaliser = Normaliser.fit(config.normalisation, values, months, source.grid.ocean,
+    ocean = source.grid.ocean
+    normaliser = Normaliser.fit(config.normalisation, values, months, ocean,
                                 config.conditioning)
-    return normaliser, torch.from_numpy(normaliser.encode(values, months)), months
+    known = None
+    gaps = ocean & ~np.isfinite(values)
+    if gaps.any():
+        known = torch.from_numpy(~gaps)
+    return normaliser, torch.from_numpy(normaliser.encode(values, months)), months, known
 
 
 def train(source: DatasetSource, config: TrainConfig, output: str | Path, *, steps: int,
@@ -153,7 +165,7 @@ def train(source: DatasetSource, config: TrainConfig, output: str | Path, *, ste
     with process_group(pick_device(device)) as (ranks, dev):
         share = ranks.batch_slice(config.batch_size)
         grid = source.grid
-        normaliser, data, months = training_data(source, config)
+        normaliser, data, months, known = training_data(source, config)
         cond_by_month = (torch.from_numpy(normaliser.cond(np.arange(1, 13)))
                          if config.conditioning else None)
         schedule = linear_schedule()
@@ -214,7 +226,8 @@ def train(source: DatasetSource, config: TrainConfig, output: str | Path, *, ste
             cond = cond_by_month[months[idx.numpy()] - 1].to(dev) if cond_by_month is not None \
                 else None
             loss = optimiser_step(model, ema, optimiser, config, step, schedule,
-                                  data[idx].to(dev), t, noise.to(dev), cond, network=parallel)
+                                  data[idx].to(dev), t, noise.to(dev), cond, network=parallel,
+                                  known=None if known is None else known[idx].to(dev))
             step += 1
             elapsed = time.perf_counter() - start
             seconds += elapsed
