@@ -97,16 +97,17 @@ def run_facts(metadata: dict, rows: pd.DataFrame) -> list[tuple[str, str]]:
     return facts
 
 
-#: The sign-test p-value under which a method's win over the runner-up is called clear.
+#: The two-sided sign-test p-value under which a method's win over the runner-up is called clear.
 CLEAR_WIN_P = 0.05
 
 
 def winners(rows: pd.DataFrame) -> list[str]:
     """One sentence per (dataset, mask kind, missing rate): which method wins the headline.
 
-    The win over the runner-up is judged sample by sample (same months, same
-    masks): clear when the winner is lower in so many samples that a one-sided
-    sign test gives p < :data:`CLEAR_WIN_P`. The sd over samples would mostly
+    The win over the runner-up is judged month by month (same months, same
+    masks; mask seeds averaged within each month, ties dropped): clear when a
+    two-sided sign test gives p < :data:`CLEAR_WIN_P`; the Wilcoxon signed-rank p
+    on the same differences is given beside it. The sd over samples would mostly
     measure how hard each month is for every method, so it is not used.
     """
     summary = stats.over_samples(rows, "mse", "evaluation")
@@ -129,8 +130,10 @@ def winners(rows: pd.DataFrame) -> list[str]:
                 at = rows[(rows["dataset"] == dataset) & (rows["mask_kind"] == kind)
                           & (rows["missing_rate"] == rate)]
                 pair = stats.paired(at, ranked.index[0], ranked.index[1])
-                text += (f", and lower in {pair.wins} of {pair.n} samples (sign test p = "
-                         f"{pair.p:.2g}")
+                ties = f", {pair.ties} tied" if pair.ties else ""
+                text += (f", and lower in {pair.wins} of {pair.n} months (mask seeds averaged "
+                         f"per month{ties}; two-sided sign test p = {pair.p:.2g}, Wilcoxon "
+                         f"signed-rank p = {pair.p_wilcoxon:.2g}, n = {pair.n}")
                 text += ")" if pair.p < CLEAR_WIN_P else ": not a clear win)"
             sentences.append(text + ".")
     return sentences
