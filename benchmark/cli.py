@@ -133,13 +133,33 @@ def cmd_reconstruct(args) -> None:
         raise InputError(f"observations {args.obs!r} have shape {obs.shape[1:]} per time step but "
                          f"the training file {args.train!r} has {grid.shape}")
     obs = obs.where(grid.ocean)
+    if args.uncertainty and method.uncertainty is None:
+        raise InputError(f"--uncertainty: method {args.method!r} states no uncertainty (only "
+                         f"methods with a variance or an ensemble do)")
     method.fit(train, grid)
-    recon = method.reconstruct(obs)
+    if args.uncertainty:
+        dist = method.reconstruct_distribution(obs)
+        recon = dist["mean"]
+    else:
+        recon = method.reconstruct(obs)
     check_reconstruction(recon, obs, grid, args.method)
     recon = recon.where(grid.ocean).rename(args.variable)
     recon.attrs.update(units="degC", reconstruction_method=args.method,
                        reconstruction_params=str(method.get_params()))
-    atomic_write(Path(args.output), lambda tmp: write_field(recon, tmp))
+    if args.uncertainty:
+        out = recon.astype("float32").to_dataset()
+        if method.uncertainty == "variance":
+            out[f"{args.variable}_variance"] = dist["variance"].where(grid.ocean).assign_attrs(
+                units="degC2", long_name=f"{args.method} error variance")
+        else:
+            out[f"{args.variable}_members"] = dist["members"].where(grid.ocean).assign_attrs(
+                units="degC", long_name=f"{args.method} ensemble members")
+            out[f"{args.variable}_spread"] = dist["members"].std("member", ddof=1).where(
+                grid.ocean).assign_attrs(units="degC", long_name="ensemble spread (sd, ddof 1)")
+        encoding = {name: {"dtype": "float32"} for name in out.data_vars}
+        atomic_write(Path(args.output), lambda tmp: out.to_netcdf(tmp, encoding=encoding))
+    else:
+        atomic_write(Path(args.output), lambda tmp: write_field(recon, tmp))
     print(f"reconstruction: {args.output}")
 
 
@@ -215,6 +235,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a method parameter (repeatable)")
     p.add_argument("--variable", default="thetao", help="variable name in both files")
     p.add_argument("-o", "--output", required=True, help="NetCDF file to write")
+    p.add_argument("--uncertainty", action="store_true",
+                   help="also write the method's uncertainty: VARIABLE_variance (°C²) or "
+                        "VARIABLE_members and VARIABLE_spread (°C)")
     p.set_defaults(func=cmd_reconstruct)
 
     p = sub.add_parser("train", help="train the ReconMOST diffusion prior on a dataset (on N "

@@ -79,6 +79,7 @@ class Table:
     columns: tuple[str, ...]  # headers of the value columns
     sections: list[list[tuple[tuple[str, ...], list[Entry]]]] = field(default_factory=list)
     best_along: str = "column"  # "column" or "row": where the lowest mean is bold
+    unranked: tuple[int, ...] = ()  # columns never bolded (errors on guidance points)
 
     def mark_best(self) -> Table:
         """Set ``bold`` on the lowest mean of each column (or row) of each section."""
@@ -87,7 +88,8 @@ class Table:
                 for i, (labels, entries) in enumerate(section):
                     section[i] = (labels, _bold_lowest(entries))
             else:
-                columns = [_bold_lowest([row[1][j] for row in section])
+                columns = [[row[1][j] for row in section] if j in self.unranked
+                           else _bold_lowest([row[1][j] for row in section])
                            for j in range(len(self.columns))]
                 for i, (labels, _) in enumerate(section):
                     section[i] = (labels, [col[i] for col in columns])
@@ -158,13 +160,16 @@ def breakdown_tables(rows: pd.DataFrame, methods: list[str]) -> list[Table]:
         present = [m for m in methods if m in block.index.get_level_values("method")]
         title = (f"Masked and paper-style MSE (°C²), all levels, per missing rate. Dataset "
                  f"{dataset}, {kind} masks; mean ± sd over {_samples(block['n'])}; bold: lowest "
-                 f"in each column at each missing rate. {PAPER_NOTE}")
+                 f"in each column at each missing rate, except on guidance points, where an "
+                 f"exact interpolator scores 0 trivially. {PAPER_NOTE}")
         sections = [[((percent(r) if i == 0 else "", m),
                       [entry(s, (dataset, kind, m, r)) for s in summaries])
                      for i, m in enumerate(present)] for r in rates]
         tables.append(Table(f"breakdown-{slug(dataset)}-{slug(kind)}", title,
                             ("missing", "method"), tuple(h for _, _, h in BREAKDOWN),
-                            sections).mark_best())
+                            sections, unranked=tuple(i for i, (_, point_set, _) in
+                                                     enumerate(BREAKDOWN)
+                                                     if point_set == "guidance")).mark_best())
     return tables
 
 
