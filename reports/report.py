@@ -156,7 +156,7 @@ def build_report(store: ResultsStore, rates: list[float] | None = None,
     by_depth = stats.over_samples(rows, "mse", "evaluation", by_depth=True)
     costs = stats.cost(rows)
 
-    rate_plots, depth_plots, map_plots, cost_plots = [], [], [], []
+    rate_plots, depth_plots, map_plots, cost_plots, calibration_plots = [], [], [], [], []
     for dataset, kind, block in stats.by_dataset_kind(headline):
         stem, title = f"{tables.slug(dataset)}-{tables.slug(kind)}", f"{dataset}, {kind} masks"
         rate_plots.append(Plot(f"error-vs-rate-{stem}", f"Masked MSE on evaluation points "
@@ -167,6 +167,13 @@ def build_report(store: ResultsStore, rates: list[float] | None = None,
                                 f"level ({title}); shading: ± 1 sd over samples.",
                                 figures.error_vs_depth(depth_block, rates, styles, title)))
         rate = stats.headline_rate(block.index.get_level_values("missing_rate"))
+        calibration = figures.calibration(
+            rows[(rows["dataset"] == dataset) & (rows["mask_kind"] == kind)], rate, styles, title)
+        if calibration is not None:
+            calibration_plots.append(Plot(
+                f"calibration-{stem}", f"Spread / skill against the missing rate (bars: ± 1 sd "
+                f"over samples) and rank or PIT histograms at {100 * rate:g} % missing, on "
+                f"evaluation points ({title}); calibrated: on the dashed lines.", calibration))
         if dataset in costs.index.get_level_values("dataset"):
             cost_plots.append(Plot(f"cost-vs-accuracy-{stem}", f"Masked MSE at {100 * rate:g} % "
                                    f"missing against seconds per field ({title}).",
@@ -183,7 +190,7 @@ def build_report(store: ResultsStore, rates: list[float] | None = None,
                                   f"{depth:.0f} m ({map_title}, first mask seed).",
                                   maps.field_maps(sample, depth, styles, map_title)))
 
-    spread = figures.spread_vs_error(rows, styles, "ensemble calibration")
+    spread = figures.spread_vs_error(rows, styles, "stated uncertainty")
     sections = [
         Section("Headline: masked MSE on evaluation points",
                 "Evaluation points are the ocean cells a method did not see. Masked MSE is the "
@@ -194,10 +201,12 @@ def build_report(store: ResultsStore, rates: list[float] | None = None,
         Section("Maps", "" if map_plots else "The store keeps no fields to map.",
                 plots=map_plots),
         Section("Cost", "", tables.cost_tables(rows, methods), cost_plots),
-        Section("Ensembles", "" if spread else "No method in this store reports ensemble "
-                "spread or CRPS; nothing to show.",
-                plots=[Plot("spread-vs-error", "Ensemble spread against the error of the "
-                            "ensemble mean, and CRPS.", spread)] if spread else []),
+        Section("Uncertainty", "" if spread else "No method in this store states its "
+                "uncertainty (a variance or an ensemble); nothing to show.",
+                tables.uncertainty_tables(rows, methods),
+                calibration_plots + ([Plot("spread-vs-error", "Stated spread against the error "
+                                           "of the mean, one point per sample, and CRPS.",
+                                           spread)] if spread else [])),
     ]
     return Report(f"reconbench results: suite {metadata.get('suite', rows['suite'].iloc[0])}",
                   run_facts(metadata, rows), winners(rows), sections)

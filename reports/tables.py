@@ -214,6 +214,35 @@ def cost_tables(rows: pd.DataFrame, methods: list[str]) -> list[Table]:
     return tables
 
 
+#: The uncertainty table's columns: (metric, header); only CRPS is ranked.
+UNCERTAINTY = (("crps", "CRPS (°C)"), ("spread_skill", "spread / skill"),
+               ("coverage_50", "coverage of 50 %"), ("coverage_90", "coverage of 90 %"))
+
+
+def uncertainty_tables(rows: pd.DataFrame, methods: list[str]) -> list[Table]:
+    """CRPS, spread/skill and interval coverage per missing rate, for the methods that
+    state an uncertainty (the others have no such rows and no line here)."""
+    summaries = [stats.over_samples(rows, metric, "evaluation") for metric, _ in UNCERTAINTY]
+    tables = []
+    for dataset, kind, block in stats.by_dataset_kind(summaries[0]):
+        rates = sorted(set(block.index.get_level_values("missing_rate")))
+        present = [m for m in methods if m in block.index.get_level_values("method")]
+        title = (f"Scores of the stated uncertainty on evaluation points, all levels pooled. "
+                 f"Dataset {dataset}, {kind} masks; mean ± sd over {_samples(block['n'])}. "
+                 f"CRPS: fair ensemble estimator or Gaussian closed form (°C, lower is better; "
+                 f"bold: lowest). Spread / skill: root mean predicted variance over the RMSE "
+                 f"of the mean (1 = calibrated). Coverage: share of points inside the central "
+                 f"50 % and 90 % intervals (nominal 0.5 and 0.9). Methods without uncertainty "
+                 f"are not listed.")
+        sections = [[((percent(r) if i == 0 else "", m),
+                      [entry(s, (dataset, kind, m, r)) for s in summaries])
+                     for i, m in enumerate(present)] for r in rates]
+        tables.append(Table(f"uncertainty-{slug(dataset)}-{slug(kind)}", title,
+                            ("missing", "method"), tuple(h for _, h in UNCERTAINTY), sections,
+                            unranked=(1, 2, 3)).mark_best())
+    return tables
+
+
 # -- renderings ------------------------------------------------------------------------------
 def to_markdown(table: Table) -> str:
     """A bold caption line and a pipe table."""

@@ -55,7 +55,7 @@ def test_markdown_report_has_summary_tables_and_figures(store):
     assert "- **git commit**: 0123456789abcdef" in text
     assert "| beta | **1.00 ± 0.71** | 7.00 ± 1.41 |" in text
     assert "![" in text and "(figures/error-vs-rate-toy-random.png)" in text
-    assert "No method in this store reports ensemble spread" in text
+    assert "No method in this store states its uncertainty" in text
     assert [s.heading for s in report.sections][:2] == [
         "Headline: masked MSE on evaluation points", "Masked vs paper-style MSE"]
 
@@ -131,6 +131,14 @@ def test_ensemble_store_gets_a_spread_figure(tmp_path):
     report = build_report(write_store(tmp_path, ensemble=True))
     (plot,) = [p for s in report.sections for p in s.plots if p.name == "spread-vs-error"]
     assert len(plot.figure.axes) == 2
+    (section,) = [s for s in report.sections if s.heading == "Uncertainty"]
+    assert [p.name for p in section.plots] == ["calibration-toy-random", "spread-vs-error"]
+    (table,) = section.tables
+    text = to_markdown(report)
+    # CRPS = 0.3 x the headline: beta 0.3 ± 0.212 at 50 %; only CRPS is ranked
+    assert ("| 50 % | beta | **0.300 ± 0.212** | 0.200 ± 0.141 | 0.100 ± 0.071 | "
+            "0.150 ± 0.106 |") in text
+    assert [labels for labels, _ in table.sections[0]] == [("50 %", "beta"), ("", "alpha")]
 
 
 def test_comparison(tmp_path, store):
