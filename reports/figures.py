@@ -231,3 +231,30 @@ def calibration(rows: pd.DataFrame, rate: float, styles: dict[str, dict],
     right.legend(fontsize="small")
     fig.suptitle(title)
     return fig
+
+
+def error_by_month(rows: pd.DataFrame, rate: float, styles: dict[str, dict],
+                   title: str) -> Figure | None:
+    """Masked MSE on evaluation points per month at one missing rate, one line per method:
+    the pairs the summary's sign and Wilcoxon tests compare (mask seeds averaged per
+    month). ``rows`` are one dataset's and mask kind's; ``None`` without samples."""
+    sel = rows[(rows["metric"] == "mse") & (rows["point_set"] == "evaluation")
+               & rows["depth"].isna() & (rows["sample"] >= 0)
+               & np.isclose(rows["missing_rate"], rate)]
+    if sel.empty:
+        return None
+    wide = sel.pivot_table(index="time", columns="method", values="value", aggfunc="mean")
+    fig, (ax,) = _figure(6.4, 4.2)
+    x = np.arange(len(wide))
+    for method, style in styles.items():
+        if method in wide:
+            ax.plot(x, wide[method], label=method, linewidth=1.2, markersize=5, **style)
+    ax.set_xticks(x, [str(t)[:7] for t in wide.index], rotation=45, ha="right",
+                  fontsize="small")
+    ax.set_yscale("log")
+    ax.set_xlabel("month")
+    ax.set_ylabel(MSE_LABEL)
+    ax.set_title(f"{title}, {100 * rate:g} % missing, per month")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(title="method", fontsize="small")
+    return fig

@@ -167,6 +167,13 @@ def build_report(store: ResultsStore, rates: list[float] | None = None,
                                 f"level ({title}); shading: ± 1 sd over samples.",
                                 figures.error_vs_depth(depth_block, rates, styles, title)))
         rate = stats.headline_rate(block.index.get_level_values("missing_rate"))
+        monthly = figures.error_by_month(
+            rows[(rows["dataset"] == dataset) & (rows["mask_kind"] == kind)], rate, styles, title)
+        if monthly is not None:
+            rate_plots.append(Plot(f"error-by-month-{stem}", f"Masked MSE on evaluation points "
+                                   f"month by month at {100 * rate:g} % missing ({title}; mask "
+                                   f"seeds averaged per month): the pairs the summary's tests "
+                                   f"compare.", monthly))
         calibration = figures.calibration(
             rows[(rows["dataset"] == dataset) & (rows["mask_kind"] == kind)], rate, styles, title)
         if calibration is not None:

@@ -110,3 +110,14 @@ def test_field_maps(store):
 def test_maps_skip_a_store_without_fields(tmp_path):
     assert maps.load_sample(ResultsStore(tmp_path), hand_rows(), "toy", "random", 0.9,
                             METHODS) is None
+
+
+def test_error_by_month_draws_one_line_per_method_with_seeds_averaged():
+    rows = hand_rows()
+    fig = figures.error_by_month(rows, 0.9, STYLES, "toy")
+    (ax,) = fig.axes
+    lines = {line.get_label(): line.get_ydata() for line in ax.get_lines()}
+    # both hand samples are January 2000: one month, the mean of the two samples
+    assert lines["alpha"].tolist() == [5.0] and lines["beta"].tolist() == [7.0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["2000-01"]
+    assert figures.error_by_month(rows, 0.3, STYLES, "toy") is None
