@@ -33,6 +33,7 @@ from tqdm import tqdm
 import reconbench
 from reconbench.benchmark.metrics import score
 from reconbench.benchmark.scores import Distribution, probabilistic_score
+from reconbench.benchmark.spectral import effective_resolution, psd_score, zonal_spectra
 from reconbench.benchmark.store import ResultsStore
 from reconbench.benchmark.suite import Component, Suite
 from reconbench.datasets.grid import Grid
@@ -160,6 +161,23 @@ def uncertainty_rows(dist: xr.Dataset, method: Method, truth: np.ndarray, guidan
     return probabilistic_score(truth, forecast, points, grid.depth)
 
 
+def spectral_rows(truth: np.ndarray, values: np.ndarray, grid: Grid) -> pd.DataFrame:
+    """Effective resolution (km) of a cell, its samples pooled, per level and over all levels
+    (spectra summed over levels); rows with ``sample`` = -1 and point set "spectral"."""
+    depths, resolutions, totals = [], [], None
+    for k, depth in enumerate(grid.depth):
+        wavelength, p_truth, p_error = zonal_spectra(truth[:, k], values[:, k], grid.ocean[k],
+                                                     grid.lat, grid.lon)
+        depths.append(depth)
+        resolutions.append(effective_resolution(wavelength, psd_score(p_truth, p_error)))
+        pair = np.nan_to_num(np.stack([p_truth, p_error]))
+        totals = pair if totals is None else totals + pair
+    depths.append(np.nan)
+    resolutions.append(effective_resolution(wavelength, psd_score(totals[0], totals[1])))
+    return pd.DataFrame({"sample": -1, "time": "", "depth": depths, "point_set": "spectral",
+                         "metric": "effective_resolution_km", "value": resolutions})
+
+
 def run_cell(cell: Cell, method: Method, truth: xr.DataArray, grid: Grid,
              fit_seconds: float) -> tuple[pd.DataFrame, xr.Dataset]:
     """Mask, reconstruct and score one cell.
@@ -182,9 +200,10 @@ def run_cell(cell: Cell, method: Method, truth: xr.DataArray, grid: Grid,
     extra = [] if dist is None else [uncertainty_rows(dist, method, truth.values, guidance,
                                                       grid, cell.method.label)]
     rows = pd.concat([rows, *extra], ignore_index=True)
-    scoring_seconds = time.perf_counter() - start
     times = pd.DatetimeIndex(truth["time"].values).strftime("%Y-%m-%d").to_numpy()
     rows["time"] = times[rows["sample"].to_numpy()]
+    rows = pd.concat([rows, spectral_rows(truth.values, values, grid)], ignore_index=True)
+    scoring_seconds = time.perf_counter() - start
     cost = pd.DataFrame({"metric": ["fit_seconds", "seconds_per_field", "peak_rss_mb",
                                     "scoring_seconds"],
                          "value": [fit_seconds, seconds / truth.sizes["time"], memory.peak_mb,

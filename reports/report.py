@@ -208,6 +208,9 @@ def build_report(store: ResultsStore, rates: list[float] | None = None,
         Section("Maps", "" if map_plots else "The store keeps no fields to map.",
                 plots=map_plots),
         Section("Cost", "", tables.cost_tables(rows, methods), cost_plots),
+        Section("Spectral effective resolution",
+                "The smallest zonal scale each method recovers (ocean data challenges' PSD "
+                "score), from the cell's samples.", tables.spectral_tables(rows, methods)),
         Section("Uncertainty", "" if spread else "No method in this store states its "
                 "uncertainty (a variance or an ensemble); nothing to show.",
                 tables.uncertainty_tables(rows, methods),

@@ -45,6 +45,8 @@ def hand_rows(ensemble: bool = False) -> pd.DataFrame:
                 for depth, depth_factor in DEPTHS[method].items():
                     records.append(dict(base, sample=sample, depth=depth, point_set=point_set,
                                         metric=metric, value=value * factor * depth_factor))
+        records.append(dict(base, sample=-1, depth=np.nan, point_set="spectral",
+                            metric="effective_resolution_km", value=1000.0 * values[0]))
         for metric, value in zip(("seconds_per_field", "peak_rss_mb", "fit_seconds"),
                                  COST[method], strict=True):
             records.append(dict(base, sample=-1, depth=np.nan, point_set="cost", metric=metric,

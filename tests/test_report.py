@@ -56,6 +56,8 @@ def test_markdown_report_has_summary_tables_and_figures(store):
     assert "| beta | **1.00 ± 0.71** | 7.00 ± 1.41 |" in text
     assert "![" in text and "(figures/error-vs-rate-toy-random.png)" in text
     assert "No method in this store states its uncertainty" in text
+    # effective resolution: 1000 km x the first sample's headline value; beta 500 km at 50 %
+    assert "| beta | **500** | 6000 |" in text
     assert [s.heading for s in report.sections][:2] == [
         "Headline: masked MSE on evaluation points", "Masked vs paper-style MSE"]
 

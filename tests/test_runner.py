@@ -66,7 +66,9 @@ def test_rows_are_complete(store, source):
     n_levels = source.grid.depth.size
     n_cells = 3 * 2 * 2  # methods x rates x seeds
     per_sample = (n_levels + 1) * (3 * 7 + 1)  # 3 point sets x (6 metrics + n_points) + total
-    assert len(rows) == n_cells * (2 * per_sample + 4)
+    assert len(rows) == n_cells * (2 * per_sample + 4 + n_levels + 1)  # + spectral rows
+    spectral = rows[rows.point_set == "spectral"]
+    assert set(spectral.metric) == {"effective_resolution_km"} and (spectral["sample"] == -1).all()
     assert rows.groupby("cell").ngroups == n_cells
     headline = rows[(rows.metric == "mse") & (rows.point_set == "evaluation")]
     assert headline.value.notna().all() and (headline.value > 0).all()
