@@ -44,24 +44,29 @@ def zonal_spectra(truth: np.ndarray, recon: np.ndarray, ocean: np.ndarray, lat: 
     """
     dlon = np.deg2rad(abs(float(lon[1] - lon[0])))
     n_bins = WAVELENGTH_EDGES_KM.size - 1
-    sums = np.zeros((2, n_bins))
-    counts = np.zeros(n_bins)
+    pieces, spacing = [], []
     error = recon - truth
     for j, latitude in enumerate(lat):
         dx = EARTH_RADIUS_KM * np.cos(np.deg2rad(latitude)) * dlon
         if dx <= 0:
             continue
         for seg in ocean_segments(ocean[j], length):
-            freq, p_truth = periodogram(truth[:, j, seg], fs=1 / dx, window="hann",
-                                        detrend="linear", axis=-1)
-            _, p_error = periodogram(error[:, j, seg], fs=1 / dx, window="hann",
-                                     detrend="linear", axis=-1)
-            keep = freq > 0
-            bins = np.digitize(1 / freq[keep], WAVELENGTH_EDGES_KM) - 1
-            inside = (bins >= 0) & (bins < n_bins)
-            for which, power in enumerate((p_truth, p_error)):
-                np.add.at(sums[which], bins[inside], power[:, keep][:, inside].sum(axis=0))
-            np.add.at(counts, bins[inside], truth.shape[0])
+            pieces.append(np.stack([truth[:, j, seg], error[:, j, seg]]))  # (2, sample, length)
+            spacing.append(dx)
+    sums, counts = np.zeros((2, n_bins)), np.zeros(n_bins)
+    if pieces:
+        # one call for every segment: frequencies in cycles per cell, then km per segment
+        freq, power = periodogram(np.stack(pieces), fs=1.0, window="hann", detrend="linear",
+                                  axis=-1)  # power: (segment, 2, sample, frequency)
+        keep = freq > 0
+        spacing = np.asarray(spacing)
+        bins = np.digitize(spacing[:, None] / freq[None, keep], WAVELENGTH_EDGES_KM) - 1
+        # PSD per km: the per-cell density times the cell width
+        power = power[..., keep].sum(axis=2) * spacing[:, None, None]  # (segment, 2, freq)
+        inside = (bins >= 0) & (bins < n_bins)
+        for which in range(2):
+            sums[which] = np.bincount(bins[inside], power[:, which][inside], minlength=n_bins)
+        counts = np.bincount(bins[inside], minlength=n_bins) * float(truth.shape[0])
     centres = np.sqrt(WAVELENGTH_EDGES_KM[:-1] * WAVELENGTH_EDGES_KM[1:])
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = np.where(counts > 0, sums / np.where(counts > 0, counts, 1), np.nan)
