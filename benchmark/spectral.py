@@ -23,14 +23,9 @@ WAVELENGTH_EDGES_KM = np.geomspace(50.0, 40000.0, 25)
 
 def ocean_segments(ocean_row: np.ndarray, length: int) -> list[slice]:
     """Non-overlapping ``length``-cell segments of the runs of True in ``ocean_row``."""
-    segments, start = [], None
-    for i, wet in enumerate(np.append(ocean_row, False)):
-        if wet and start is None:
-            start = i
-        elif not wet and start is not None:
-            segments += [slice(s, s + length) for s in range(start, i - length + 1, length)]
-            start = None
-    return segments
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], ocean_row.astype(np.int8), [0]])))
+    return [slice(s, s + length) for start, stop in zip(edges[::2], edges[1::2], strict=True)
+            for s in range(start, stop - length + 1, length)]
 
 
 def zonal_spectra(truth: np.ndarray, recon: np.ndarray, ocean: np.ndarray, lat: np.ndarray,
