@@ -137,6 +137,7 @@ def cmd_report(args) -> None:
 
 def cmd_reconstruct(args) -> None:
     import numpy as np
+    import xarray as xr
 
     from reconbench.benchmark.runner import check_reconstruction
     from reconbench.benchmark.store import atomic_write
@@ -159,8 +160,12 @@ def cmd_reconstruct(args) -> None:
         file_dims = obs.dims
     else:
         obs, file_dims = read_observations(args.obs, args.variable, args.units, grid)
+    if args.uncertainty and method.uncertainty is None:
+        raise InputError(f"--uncertainty: method {args.method!r} states no uncertainty (only "
+                         f"methods with a variance or an ensemble do)")
     method.fit(train, grid)
-    distribution = method.reconstruct_distribution(obs)
+    distribution = (method.reconstruct_distribution(obs) if args.uncertainty
+                    else xr.Dataset({"mean": method.reconstruct(obs)}))
     recon = distribution["mean"]
     check_reconstruction(recon, obs, grid, args.method)
     recon = recon.where(grid.ocean).rename(args.variable)
@@ -171,8 +176,11 @@ def cmd_reconstruct(args) -> None:
         extra[f"{args.variable}_variance"] = distribution["variance"].where(
             grid.ocean).assign_attrs(units="degC2", long_name="the method's variance")
     if "members" in distribution:
-        extra[f"{args.variable}_spread"] = distribution["members"].std("member").where(
-            grid.ocean).assign_attrs(units="degC", long_name="ensemble spread (sd of members)")
+        members = distribution["members"].where(grid.ocean)
+        extra[f"{args.variable}_members"] = members.assign_attrs(
+            units="degC", long_name=f"{args.method} ensemble members")
+        extra[f"{args.variable}_spread"] = members.std("member", ddof=1).assign_attrs(
+            units="degC", long_name="ensemble spread (sd of members, ddof 1)")
 
     def as_file(field):
         """A field in the dims of the observations' file."""
@@ -300,6 +308,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="read both files in these temperature units instead of the files' own "
                         "(e.g. K, degC, degrees_C; default: each file's units attribute)")
     p.add_argument("-o", "--output", required=True, help="NetCDF file to write")
+    p.add_argument("--uncertainty", action="store_true",
+                   help="also write the method's uncertainty: VARIABLE_variance (°C²) or "
+                        "VARIABLE_members and VARIABLE_spread (°C)")
     p.set_defaults(func=cmd_reconstruct)
 
     p = sub.add_parser("train", help="train the ReconMOST diffusion prior on a dataset (on N "

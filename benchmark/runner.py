@@ -33,6 +33,8 @@ from tqdm import tqdm
 import reconbench
 from reconbench.benchmark import ose
 from reconbench.benchmark.metrics import score
+from reconbench.benchmark.scores import Distribution, probabilistic_score
+from reconbench.benchmark.spectral import effective_resolution, psd_score, zonal_spectra
 from reconbench.benchmark.store import ResultsStore
 from reconbench.benchmark.suite import Component, Suite
 from reconbench.datasets.grid import Grid
@@ -162,6 +164,52 @@ def check_reconstruction(recon, obs: xr.DataArray, grid: Grid, label: str) -> np
     return values
 
 
+def predict(method: Method, obs: xr.DataArray, label: str
+            ) -> tuple[xr.DataArray, xr.Dataset | None]:
+    """The reconstruction and, for a method with uncertainty, its distribution.
+
+    A method whose ``uncertainty`` is not None is called once, through
+    ``reconstruct_distribution``; its ``mean`` is the reconstruction.
+    """
+    if method.uncertainty is None:
+        return method.reconstruct(obs), None
+    if method.uncertainty not in ("variance", "ensemble"):
+        raise ReconbenchError(f"method {label!r} has uncertainty {method.uncertainty!r}; "
+                              f"expected None, 'variance' or 'ensemble'")
+    dist = method.reconstruct_distribution(obs)
+    if not isinstance(dist, xr.Dataset) or "mean" not in dist:
+        raise ReconbenchError(f"method {label!r}: reconstruct_distribution returned "
+                              f"{type(dist).__name__}; expected a Dataset with 'mean'")
+    return dist["mean"], dist
+
+
+def uncertainty_rows(dist: xr.Dataset, method: Method, truth: np.ndarray, guidance: np.ndarray,
+                     grid: Grid, label: str) -> pd.DataFrame:
+    """Probabilistic scores of a distribution on the evaluation points (see
+    :mod:`reconbench.benchmark.scores`)."""
+    points = grid.ocean[None] & ~guidance
+    forecast = Distribution.from_dataset(dist, label, method.uncertainty)
+    forecast.check(points, label)
+    return probabilistic_score(truth, forecast, points, grid.depth)
+
+
+def spectral_rows(truth: np.ndarray, values: np.ndarray, grid: Grid) -> pd.DataFrame:
+    """Effective resolution (km) of a cell, its samples pooled, per level and over all levels
+    (spectra summed over levels); rows with ``sample`` = -1 and point set "spectral"."""
+    depths, resolutions, totals = [], [], None
+    for k, depth in enumerate(grid.depth):
+        wavelength, p_truth, p_error = zonal_spectra(truth[:, k], values[:, k], grid.ocean[k],
+                                                     grid.lat, grid.lon)
+        depths.append(depth)
+        resolutions.append(effective_resolution(wavelength, psd_score(p_truth, p_error)))
+        pair = np.nan_to_num(np.stack([p_truth, p_error]))
+        totals = pair if totals is None else totals + pair
+    depths.append(np.nan)
+    resolutions.append(effective_resolution(wavelength, psd_score(totals[0], totals[1])))
+    return pd.DataFrame({"sample": -1, "time": "", "depth": depths, "point_set": "spectral",
+                         "metric": "effective_resolution_km", "value": resolutions})
+
+
 def run_cell(cell: Cell, method: Method, truth: xr.DataArray, grid: Grid,
              fit_seconds: float) -> tuple[pd.DataFrame, xr.Dataset]:
     """Mask, reconstruct and score one cell.
@@ -176,15 +224,23 @@ def run_cell(cell: Cell, method: Method, truth: xr.DataArray, grid: Grid,
     obs = observe(truth, guidance)
     with PeakMemory() as memory:
         start = time.perf_counter()
-        recon = method.reconstruct(obs)
+        recon, dist = predict(method, obs, cell.method.label)
         seconds = time.perf_counter() - start
     values = check_reconstruction(recon, obs, grid, cell.method.label)
     rows = score(truth.values, values, guidance, grid.ocean, grid.depth, grid.lat,
                  cell.mask.missing_rate, observed)
+    start = time.perf_counter()
+    extra = [] if dist is None else [uncertainty_rows(dist, method, truth.values, guidance,
+                                                      grid, cell.method.label)]
+    rows = pd.concat([rows, *extra], ignore_index=True)
     times = pd.DatetimeIndex(truth["time"].values).strftime("%Y-%m-%d").to_numpy()
     rows["time"] = times[rows["sample"].to_numpy()]
-    cost = pd.DataFrame({"metric": ["fit_seconds", "seconds_per_field", "peak_rss_mb"],
-                         "value": [fit_seconds, seconds / truth.sizes["time"], memory.peak_mb]})
+    rows = pd.concat([rows, spectral_rows(truth.values, values, grid)], ignore_index=True)
+    scoring_seconds = time.perf_counter() - start
+    cost = pd.DataFrame({"metric": ["fit_seconds", "seconds_per_field", "peak_rss_mb",
+                                    "scoring_seconds"],
+                         "value": [fit_seconds, seconds / truth.sizes["time"], memory.peak_mb,
+                                   scoring_seconds]})
     cost = cost.assign(sample=-1, time="", depth=np.nan, point_set="cost")
     rows = pd.concat([rows, cost], ignore_index=True).assign(
         suite=cell.suite.name, dataset=cell.dataset.label, split=cell.suite.split,

@@ -25,7 +25,9 @@ Row columns: ``suite, dataset, split, method, method_name, params,
 fitted_params, mask_kind, missing_rate, seed, mask_fallbacks, sample, time,
 depth, point_set, metric, value, cell``. ``depth`` is NaN for scores over all
 levels; cost rows (``point_set`` = "cost": ``fit_seconds``,
-``seconds_per_field``, ``peak_rss_mb``) have ``sample`` = -1.
+``seconds_per_field``, ``peak_rss_mb``, and ``scoring_seconds``, the time spent
+on the uncertainty scores of :mod:`reconbench.benchmark.scores`) have ``sample``
+= -1.
 """
 
 from __future__ import annotations

@@ -180,3 +180,81 @@ def spread_vs_error(rows: pd.DataFrame, styles: dict[str, dict], title: str) -> 
         ax.legend(title="method", fontsize="small")
     fig.suptitle(title)
     return fig
+
+
+def calibration(rows: pd.DataFrame, rate: float, styles: dict[str, dict],
+                title: str) -> Figure | None:
+    """Spread/skill against the missing rate, and rank (ensembles) or PIT (Gaussian)
+    histograms at ``rate``, pooled over levels and samples on evaluation points.
+
+    ``rows`` are one dataset's and mask kind's; ``None`` when no method has
+    ``spread_skill`` rows. Histograms are drawn as each bin's share times the number
+    of bins, so that a calibrated method lies on 1 whatever its bin count.
+    """
+    sel = rows[(rows["point_set"] == "evaluation") & rows["depth"].isna()
+               & (rows["sample"] >= 0)]
+    ratio = stats.over_samples(sel, "spread_skill").groupby(level=["method",
+                                                                  "missing_rate"]).mean()
+    if ratio.empty:
+        return None
+    fig, (left, right) = _figure(10.4, 4.2, ncols=2)
+    for method, style in styles.items():
+        block = _at(ratio, "method", method)
+        if not block.empty:
+            left.errorbar(100 * block.index.to_numpy(), block["mean"],
+                          yerr=block["std"].fillna(0), label=method, capsize=3, **style)
+    left.axhline(1.0, color="0.4", linestyle="--", linewidth=1)
+    left.set_xlabel("missing rate (%)")
+    left.set_ylabel("spread / skill (1 = calibrated)")
+    left.set_title("spread / skill vs missing rate")
+    left.grid(True, alpha=0.3)
+    left.legend(title="method", fontsize="small")
+    at_rate = sel[np.isclose(sel["missing_rate"], rate)]
+    for method, style in styles.items():
+        mine = at_rate[at_rate["method"] == method]
+        for prefix, kind in (("rank_", "rank"), ("pit_", "PIT")):
+            names = sorted(m for m in mine["metric"].unique() if m.startswith(prefix)
+                           and m[len(prefix):].isdigit())
+            if not names:
+                continue
+            shares = mine[mine["metric"].isin(names)].groupby("metric")["value"].mean()
+            density = shares[names].to_numpy() * len(names)
+            centres = (np.arange(len(names)) + 0.5) / len(names)
+            right.step(np.append(centres - 0.5 / len(names), 1.0),
+                       np.append(density, density[-1]), where="post", color=style["color"],
+                       label=f"{method} ({kind}, {len(names)} bins)")
+    right.axhline(1.0, color="0.4", linestyle="--", linewidth=1)
+    right.set_xlabel("normalised rank or PIT")
+    right.set_ylabel("share × number of bins (1 = flat)")
+    right.set_title(f"rank / PIT histograms at {100 * rate:g} % missing")
+    right.grid(True, alpha=0.3)
+    right.legend(fontsize="small")
+    fig.suptitle(title)
+    return fig
+
+
+def error_by_month(rows: pd.DataFrame, rate: float, styles: dict[str, dict],
+                   title: str) -> Figure | None:
+    """Masked MSE on evaluation points per month at one missing rate, one line per method:
+    the pairs the summary's sign and Wilcoxon tests compare (mask seeds averaged per
+    month). ``rows`` are one dataset's and mask kind's; ``None`` without samples."""
+    sel = rows[(rows["metric"] == "mse") & (rows["point_set"] == "evaluation")
+               & rows["depth"].isna() & (rows["sample"] >= 0)
+               & np.isclose(rows["missing_rate"], rate)]
+    if sel.empty:
+        return None
+    wide = sel.pivot_table(index="time", columns="method", values="value", aggfunc="mean")
+    fig, (ax,) = _figure(6.4, 4.2)
+    x = np.arange(len(wide))
+    for method, style in styles.items():
+        if method in wide:
+            ax.plot(x, wide[method], label=method, linewidth=1.2, markersize=5, **style)
+    ax.set_xticks(x, [str(t)[:7] for t in wide.index], rotation=45, ha="right",
+                  fontsize="small")
+    ax.set_yscale("log")
+    ax.set_xlabel("month")
+    ax.set_ylabel(MSE_LABEL)
+    ax.set_title(f"{title}, {100 * rate:g} % missing, per month")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(title="method", fontsize="small")
+    return fig

@@ -97,16 +97,17 @@ def run_facts(metadata: dict, rows: pd.DataFrame) -> list[tuple[str, str]]:
     return facts
 
 
-#: The sign-test p-value under which a method's win over the runner-up is called clear.
+#: The two-sided sign-test p-value under which a method's win over the runner-up is called clear.
 CLEAR_WIN_P = 0.05
 
 
 def winners(rows: pd.DataFrame) -> list[str]:
     """One sentence per (dataset, mask kind, missing rate): which method wins the headline.
 
-    The win over the runner-up is judged sample by sample (same months, same
-    masks): clear when the winner is lower in so many samples that a one-sided
-    sign test gives p < :data:`CLEAR_WIN_P`. The sd over samples would mostly
+    The win over the runner-up is judged month by month (same months, same
+    masks; mask seeds averaged within each month, ties dropped): clear when a
+    two-sided sign test gives p < :data:`CLEAR_WIN_P`; the Wilcoxon signed-rank p
+    on the same differences is given beside it. The sd over samples would mostly
     measure how hard each month is for every method, so it is not used.
     """
     summary = stats.over_samples(rows, "mse", "evaluation")
@@ -129,8 +130,10 @@ def winners(rows: pd.DataFrame) -> list[str]:
                 at = rows[(rows["dataset"] == dataset) & (rows["mask_kind"] == kind)
                           & (rows["missing_rate"] == rate)]
                 pair = stats.paired(at, ranked.index[0], ranked.index[1])
-                text += (f", and lower in {pair.wins} of {pair.n} samples (sign test p = "
-                         f"{pair.p:.2g}")
+                ties = f", {pair.ties} tied" if pair.ties else ""
+                text += (f", and lower in {pair.wins} of {pair.n} months (mask seeds averaged "
+                         f"per month{ties}; two-sided sign test p = {pair.p:.2g}, Wilcoxon "
+                         f"signed-rank p = {pair.p_wilcoxon:.2g}, n = {pair.n}")
                 text += ")" if pair.p < CLEAR_WIN_P else ": not a clear win)"
             sentences.append(text + ".")
     return sentences
@@ -153,7 +156,7 @@ def build_report(store: ResultsStore, rates: list[float] | None = None,
     by_depth = stats.over_samples(rows, "mse", "evaluation", by_depth=True)
     costs = stats.cost(rows)
 
-    rate_plots, depth_plots, map_plots, cost_plots = [], [], [], []
+    rate_plots, depth_plots, map_plots, cost_plots, calibration_plots = [], [], [], [], []
     for dataset, kind, block in stats.by_dataset_kind(headline):
         stem, title = f"{tables.slug(dataset)}-{tables.slug(kind)}", f"{dataset}, {kind} masks"
         rate_plots.append(Plot(f"error-vs-rate-{stem}", f"Masked MSE on evaluation points "
@@ -164,6 +167,20 @@ def build_report(store: ResultsStore, rates: list[float] | None = None,
                                 f"level ({title}); shading: ± 1 sd over samples.",
                                 figures.error_vs_depth(depth_block, rates, styles, title)))
         rate = stats.headline_rate(block.index.get_level_values("missing_rate"))
+        monthly = figures.error_by_month(
+            rows[(rows["dataset"] == dataset) & (rows["mask_kind"] == kind)], rate, styles, title)
+        if monthly is not None:
+            rate_plots.append(Plot(f"error-by-month-{stem}", f"Masked MSE on evaluation points "
+                                   f"month by month at {100 * rate:g} % missing ({title}; mask "
+                                   f"seeds averaged per month): the pairs the summary's tests "
+                                   f"compare.", monthly))
+        calibration = figures.calibration(
+            rows[(rows["dataset"] == dataset) & (rows["mask_kind"] == kind)], rate, styles, title)
+        if calibration is not None:
+            calibration_plots.append(Plot(
+                f"calibration-{stem}", f"Spread / skill against the missing rate (bars: ± 1 sd "
+                f"over samples) and rank or PIT histograms at {100 * rate:g} % missing, on "
+                f"evaluation points ({title}); calibrated: on the dashed lines.", calibration))
         if dataset in costs.index.get_level_values("dataset"):
             cost_plots.append(Plot(f"cost-vs-accuracy-{stem}", f"Masked MSE at {100 * rate:g} % "
                                    f"missing against seconds per field ({title}).",
@@ -180,7 +197,7 @@ def build_report(store: ResultsStore, rates: list[float] | None = None,
                                   f"{depth:.0f} m ({map_title}, first mask seed).",
                                   maps.field_maps(sample, depth, styles, map_title)))
 
-    spread = figures.spread_vs_error(rows, styles, "ensemble calibration")
+    spread = figures.spread_vs_error(rows, styles, "stated uncertainty")
     ose_section = ([Section("At withheld observations",
                             "An observing-system experiment: real observations were withheld, "
                             "each method reconstructed from the rest, and its field was "
@@ -197,10 +214,15 @@ def build_report(store: ResultsStore, rates: list[float] | None = None,
         Section("Maps", "" if map_plots else "The store keeps no fields to map.",
                 plots=map_plots),
         Section("Cost", "", tables.cost_tables(rows, methods), cost_plots),
-        Section("Ensembles", "" if spread else "No method in this store reports ensemble "
-                "spread or CRPS; nothing to show.",
-                plots=[Plot("spread-vs-error", "Ensemble spread against the error of the "
-                            "ensemble mean, and CRPS.", spread)] if spread else []),
+        Section("Spectral effective resolution",
+                "The smallest zonal scale each method recovers (ocean data challenges' PSD "
+                "score), from the cell's samples.", tables.spectral_tables(rows, methods)),
+        Section("Uncertainty", "" if spread else "No method in this store states its "
+                "uncertainty (a variance or an ensemble); nothing to show.",
+                tables.uncertainty_tables(rows, methods),
+                calibration_plots + ([Plot("spread-vs-error", "Stated spread against the error "
+                                           "of the mean, one point per sample, and CRPS.",
+                                           spread)] if spread else [])),
     ]
     return Report(f"reconbench results: suite {metadata.get('suite', rows['suite'].iloc[0])}",
                   run_facts(metadata, rows), winners(rows), sections)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.stats import binomtest
+from scipy.stats import binomtest, wilcoxon
 
 from reconbench.errors import InputError
 
@@ -45,34 +45,50 @@ def over_samples(rows: pd.DataFrame, metric: str, point_set: str = "evaluation",
 
 @dataclass(frozen=True)
 class PairedComparison:
-    """Method a against method b on the samples both have (same months, same masks).
+    """Method a against method b month by month (same months, same masks).
 
-    ``wins``: samples where a's score is lower; ``n``: samples compared; ``p``:
-    one-sided sign-test p-value of a being lower more often than by chance.
+    Mask seeds of one month are averaged first, so each month is one pair; ``n``:
+    months compared with a difference (ties dropped); ``wins``: months of those
+    where a's score is lower; ``p``: two-sided sign-test p-value of ``wins`` of
+    ``n``; ``p_wilcoxon``: two-sided Wilcoxon signed-rank p-value on the same
+    non-tied differences (NaN with fewer than one pair); ``ties``: months dropped.
     """
 
     wins: int
     n: int
     p: float
+    p_wilcoxon: float = float("nan")
+    ties: int = 0
+
+
+def paired_months(wide: pd.DataFrame, a: str, b: str) -> PairedComparison:
+    """The comparison of columns ``a`` and ``b`` of ``wide`` (one row per month)."""
+    diff = (wide[a] - wide[b]).to_numpy()
+    ties = int((diff == 0).sum())
+    diff = diff[diff != 0]
+    n = diff.size
+    if n == 0:
+        return PairedComparison(0, 0, 1.0, float("nan"), ties)
+    wins = int((diff < 0).sum())
+    return PairedComparison(wins, n, float(binomtest(wins, n, 0.5).pvalue),
+                            float(wilcoxon(diff, alternative="two-sided").pvalue), ties)
 
 
 def paired(rows: pd.DataFrame, a: str, b: str, metric: str = "mse",
            point_set: str = "evaluation") -> PairedComparison:
-    """Compare methods ``a`` and ``b`` sample by sample on all-level ``metric`` rows.
+    """Compare methods ``a`` and ``b`` month by month on all-level ``metric`` rows.
 
-    ``rows`` must be of one dataset, mask kind and missing rate; a sample is
-    (mask seed, sample index), so both methods are scored on the same truth and
-    the same mask. Ties count as no win.
+    ``rows`` must be of one dataset, mask kind and missing rate. The scores of the
+    mask seeds of one month (``time``) are averaged before pairing: the seeds share
+    the month's truth, so they are not independent samples.
     """
     sel = rows[(rows["metric"] == metric) & (rows["point_set"] == point_set)
                & (rows["sample"] >= 0) & rows["depth"].isna() & rows["method"].isin([a, b])]
-    wide = sel.pivot_table(index=["seed", "sample"], columns="method", values="value").dropna()
+    wide = sel.pivot_table(index="time", columns="method", values="value",
+                           aggfunc="mean").dropna()
     if wide.empty or a not in wide or b not in wide:
         return PairedComparison(0, 0, 1.0)
-    wins = int((wide[a] < wide[b]).sum())
-    n = len(wide)
-    return PairedComparison(wins, n, float(binomtest(wins, n, 0.5,
-                                                     alternative="greater").pvalue))
+    return paired_months(wide, a, b)
 
 
 def by_dataset_kind(summary: pd.DataFrame):

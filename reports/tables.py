@@ -79,6 +79,7 @@ class Table:
     columns: tuple[str, ...]  # headers of the value columns
     sections: list[list[tuple[tuple[str, ...], list[Entry]]]] = field(default_factory=list)
     best_along: str = "column"  # "column" or "row": where the lowest mean is bold
+    unranked: tuple[int, ...] = ()  # columns never bolded (errors on guidance points)
 
     def mark_best(self) -> Table:
         """Set ``bold`` on the lowest mean of each column (or row) of each section."""
@@ -87,7 +88,8 @@ class Table:
                 for i, (labels, entries) in enumerate(section):
                     section[i] = (labels, _bold_lowest(entries))
             else:
-                columns = [_bold_lowest([row[1][j] for row in section])
+                columns = [[row[1][j] for row in section] if j in self.unranked
+                           else _bold_lowest([row[1][j] for row in section])
                            for j in range(len(self.columns))]
                 for i, (labels, _) in enumerate(section):
                     section[i] = (labels, [col[i] for col in columns])
@@ -158,13 +160,16 @@ def breakdown_tables(rows: pd.DataFrame, methods: list[str]) -> list[Table]:
         present = [m for m in methods if m in block.index.get_level_values("method")]
         title = (f"Masked and paper-style MSE (°C²), all levels, per missing rate. Dataset "
                  f"{dataset}, {kind} masks; mean ± sd over {_samples(block['n'])}; bold: lowest "
-                 f"in each column at each missing rate. {PAPER_NOTE}")
+                 f"in each column at each missing rate, except on guidance points, where an "
+                 f"exact interpolator scores 0 trivially. {PAPER_NOTE}")
         sections = [[((percent(r) if i == 0 else "", m),
                       [entry(s, (dataset, kind, m, r)) for s in summaries])
                      for i, m in enumerate(present)] for r in rates]
         tables.append(Table(f"breakdown-{slug(dataset)}-{slug(kind)}", title,
                             ("missing", "method"), tuple(h for _, _, h in BREAKDOWN),
-                            sections).mark_best())
+                            sections, unranked=tuple(i for i, (_, point_set, _) in
+                                                     enumerate(BREAKDOWN)
+                                                     if point_set == "guidance")).mark_best())
     return tables
 
 
@@ -206,6 +211,54 @@ def cost_tables(rows: pd.DataFrame, methods: list[str]) -> list[Table]:
         tables.append(Table(f"cost-{slug(dataset)}", title, ("method",),
                             ("seconds per field", "peak memory (MiB)", "fit time (s)"),
                             [section]).mark_best())
+    return tables
+
+
+#: The uncertainty table's columns: (metric, header); only CRPS is ranked.
+UNCERTAINTY = (("crps", "CRPS (°C)"), ("spread_skill", "spread / skill"),
+               ("coverage_50", "coverage of 50 %"), ("coverage_90", "coverage of 90 %"))
+
+
+def uncertainty_tables(rows: pd.DataFrame, methods: list[str]) -> list[Table]:
+    """CRPS, spread/skill and interval coverage per missing rate, for the methods that
+    state an uncertainty (the others have no such rows and no line here)."""
+    summaries = [stats.over_samples(rows, metric, "evaluation") for metric, _ in UNCERTAINTY]
+    tables = []
+    for dataset, kind, block in stats.by_dataset_kind(summaries[0]):
+        rates = sorted(set(block.index.get_level_values("missing_rate")))
+        present = [m for m in methods if m in block.index.get_level_values("method")]
+        title = (f"Scores of the stated uncertainty on evaluation points, all levels pooled. "
+                 f"Dataset {dataset}, {kind} masks; mean ± sd over {_samples(block['n'])}. "
+                 f"CRPS: fair ensemble estimator or Gaussian closed form (°C, lower is better; "
+                 f"bold: lowest). Spread / skill: root mean predicted variance over the RMSE "
+                 f"of the mean (1 = calibrated). Coverage: share of points inside the central "
+                 f"50 % and 90 % intervals (nominal 0.5 and 0.9). Methods without uncertainty "
+                 f"are not listed.")
+        sections = [[((percent(r) if i == 0 else "", m),
+                      [entry(s, (dataset, kind, m, r)) for s in summaries])
+                     for i, m in enumerate(present)] for r in rates]
+        tables.append(Table(f"uncertainty-{slug(dataset)}-{slug(kind)}", title,
+                            ("missing", "method"), tuple(h for _, h in UNCERTAINTY), sections,
+                            unranked=(1, 2, 3)).mark_best())
+    return tables
+
+
+def spectral_tables(rows: pd.DataFrame, methods: list[str]) -> list[Table]:
+    """Effective resolution (km, all levels' spectra pooled), methods x missing rates."""
+    sel = rows[(rows["point_set"] == "spectral") & (rows["metric"] == "effective_resolution_km")
+               & rows["depth"].isna()]
+    summary = sel.groupby(stats.KEYS)["value"].agg(mean="mean", std="std", n="count")
+    tables = []
+    for dataset, kind, block in stats.by_dataset_kind(summary):
+        rates = sorted(set(block.index.get_level_values("missing_rate")))
+        present = [m for m in methods if m in block.index.get_level_values("method")]
+        title = (f"Effective resolution (km): the zonal wavelength where the PSD score 1 − "
+                 f"PSD(error) / PSD(truth) falls to 0.5, spectra along ocean segments of "
+                 f"every level and sample pooled. Dataset {dataset}, {kind} masks; mean ± sd "
+                 f"over mask seeds; – where no scale is resolved; bold: finest.")
+        section = [((m,), [entry(block, (m, r)) for r in rates]) for m in present]
+        tables.append(Table(f"spectral-{slug(dataset)}-{slug(kind)}", title, ("method",),
+                            tuple(rate_label(r) for r in rates), [section]).mark_best())
     return tables
 
 

@@ -27,10 +27,14 @@ COST = {"alpha": (0.25, 300.0, 2.0), "beta": (0.002, 250.0, 5.0)}
 
 
 def hand_rows(ensemble: bool = False) -> pd.DataFrame:
-    """The rows of the store; with ``ensemble``, also ``spread`` and ``crps`` rows."""
+    """The rows of the store; with ``ensemble``, also the probabilistic rows of an ensemble
+    (``spread``, ``crps``, ``spread_skill``, coverages and a 3-bin rank histogram)."""
     factors = dict(FACTORS)
     if ensemble:
-        factors.update({("spread", "evaluation"): 0.4, ("crps", "evaluation"): 0.3})
+        factors.update({("spread", "evaluation"): 0.4, ("crps", "evaluation"): 0.3,
+                        ("spread_skill", "evaluation"): 0.2, ("coverage_50", "evaluation"): 0.1,
+                        ("coverage_90", "evaluation"): 0.15, ("rank_00", "evaluation"): 0.05,
+                        ("rank_01", "evaluation"): 0.1, ("rank_02", "evaluation"): 0.05})
     records = []
     for (method, rate), values in HEADLINE.items():
         base = dict(method=method, missing_rate=rate, cell=f"{method}-{rate:g}")
@@ -41,6 +45,8 @@ def hand_rows(ensemble: bool = False) -> pd.DataFrame:
                 for depth, depth_factor in DEPTHS[method].items():
                     records.append(dict(base, sample=sample, depth=depth, point_set=point_set,
                                         metric=metric, value=value * factor * depth_factor))
+        records.append(dict(base, sample=-1, depth=np.nan, point_set="spectral",
+                            metric="effective_resolution_km", value=1000.0 * values[0]))
         for metric, value in zip(("seconds_per_field", "peak_rss_mb", "fit_seconds"),
                                  COST[method], strict=True):
             records.append(dict(base, sample=-1, depth=np.nan, point_set="cost", metric=metric,

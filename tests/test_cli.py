@@ -8,8 +8,11 @@ import pytest
 import xarray as xr
 from cli_process import assert_user_error, cli
 
+from reconbench.benchmark.cli import main
 from reconbench.datasets.masks import MaskSpec
 from reconbench.datasets.source import make_source
+from reconbench.methods.base import Method
+from reconbench.methods.registry import register_method
 
 TINY = """
 name = "tiny"
@@ -182,3 +185,38 @@ members = 2
     assert fitted["checkpoint"] == str(tmp_path / "prior.pt") and fitted["prior_steps"] == 3
     mse = rows[(rows.metric == "mse") & (rows.point_set == "evaluation") & rows.depth.isna()]
     assert len(mse) == 2 and np.isfinite(mse.value).all()
+
+
+@register_method("level-mean-ensemble")
+class LevelMeanEnsemble(Method):
+    """Three members: each level's observed mean, minus 1, plus 0, plus 1 °C (a test double
+    for the --uncertainty output)."""
+
+    uncertainty = "ensemble"
+
+    def reconstruct(self, obs):
+        return self.reconstruct_distribution(obs)["mean"]
+
+    def reconstruct_distribution(self, obs):
+        level = np.nanmean(obs.values, axis=(2, 3), keepdims=True)
+        mean = obs.copy(data=np.broadcast_to(level, obs.shape).astype(np.float32))
+        members = xr.concat([mean - 1, mean, mean + 1], "member")
+        return xr.Dataset({"mean": mean, "members": members})
+
+
+def test_reconstruct_writes_the_uncertainty_when_asked(netcdf_files, capsys):
+    folder, truth, _ = netcdf_files
+    base = [str(folder / "obs.nc"), "--train", str(folder / "train.nc")]
+    assert main(["reconstruct", *base, "-m", "level-mean-ensemble", "--uncertainty", "-o",
+                 str(folder / "ens.nc")]) == 0
+    with xr.open_dataset(folder / "ens.nc") as out:
+        ocean = np.isfinite(truth.values[0])
+        assert out["thetao_members"].sizes["member"] == 3
+        np.testing.assert_allclose(out["thetao_spread"].values[:, ocean], 1.0, rtol=1e-6)
+        np.testing.assert_allclose(out["thetao_members"].mean("member"), out["thetao"],
+                                   rtol=1e-6)
+        assert np.isnan(out["thetao_spread"].values[:, ~ocean]).all()
+    assert main(["reconstruct", *base, "-m", "linear", "--uncertainty", "-o",
+                 str(folder / "no.nc")]) == 2
+    assert "method 'linear' states no uncertainty" in capsys.readouterr().err
+    assert not (folder / "no.nc").exists()

@@ -113,7 +113,7 @@ def test_reconstruct_writes_the_variance_of_a_method_that_gives_one(tmp_path, mo
     pd.DataFrame({"time": ["2001-01-01"], "lat": [0.0], "lon": [0.0], "depth": [5.0],
                   "value": [20.0]}).to_csv(tmp_path / "obs.csv", index=False)
     assert main(["reconstruct", "--points", str(tmp_path / "obs.csv"), "--train",
-                 str(tmp_path / "train.nc"), "-m", "clim-var", "-o",
+                 str(tmp_path / "train.nc"), "-m", "clim-var", "--uncertainty", "-o",
                  str(tmp_path / "out.nc")]) == 0
     ds = xr.open_dataset(tmp_path / "out.nc")
     assert float(ds["thetao_variance"].max()) == 0.25 and float(ds["thetao"].max()) == 15

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from reconbench.benchmark.scores import Distribution, probabilistic_score
 from reconbench.datasets.grid import Grid, regular_axes
 from reconbench.datasets.masks import MaskSpec
 from reconbench.datasets.source import DatasetSource, make_source
@@ -320,3 +321,27 @@ def test_guidance_recovers_a_known_field_better_than_climatology(toy_prior):
     guided_obs, guided_eval = toy_errors(guided, source)
     assert guided_obs < 0.5 * unguided_obs
     assert guided_eval < 0.5 * clim_eval, (guided_eval, clim_eval)
+
+
+def test_reconstruct_distribution_returns_the_members_it_averages(toy_prior):
+    source = ToySource()
+    truth = source.split("test").isel(time=slice(0, 2))
+    guidance = MaskSpec("random", 0.9, 0).build(source.grid, 2)
+    params = dict(checkpoint=str(toy_prior), steps=10, start="noise", strength=1.0)
+    method = make_method("reconmost", members=3, **params).fit(None, source.grid)
+    assert method.uncertainty == "ensemble"
+    dist = method.reconstruct_distribution(truth.where(guidance))
+    assert dist["members"].dims == ("member", *truth.dims)
+    assert dist["members"].shape == (3, *truth.shape)
+    np.testing.assert_allclose(dist["mean"], dist["members"].mean("member"), atol=1e-5)
+    assert float(dist["members"].std("member").mean()) > 0  # the members differ
+    # the same seed draws the same noise: reconstruct is the distribution's mean
+    np.testing.assert_allclose(method.reconstruct(truth.where(guidance)), dist["mean"])
+    forecast = Distribution.from_dataset(dist, "reconmost", "ensemble")
+    points = source.grid.ocean[None] & ~guidance
+    forecast.check(points, "reconmost")
+    rows = probabilistic_score(truth.values, forecast, points, source.grid.depth)
+    assert {"crps", "spread_skill", "rank_03"} <= set(rows.metric)
+    single = make_method("reconmost", members=1, **params).fit(None, source.grid)
+    assert single.uncertainty is None
+    assert list(single.reconstruct_distribution(truth.where(guidance)).data_vars) == ["mean"]

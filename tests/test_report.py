@@ -9,7 +9,13 @@ from reconbench.benchmark.store import ResultsStore
 from reconbench.errors import InputError
 from reconbench.reports import stats
 from reconbench.reports.compare import build_comparison
-from reconbench.reports.report import build_report, to_markdown, winners, write_report
+from reconbench.reports.report import (
+    CLEAR_WIN_P,
+    build_report,
+    to_markdown,
+    winners,
+    write_report,
+)
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +55,9 @@ def test_markdown_report_has_summary_tables_and_figures(store):
     assert "- **git commit**: 0123456789abcdef" in text
     assert "| beta | **1.00 ± 0.71** | 7.00 ± 1.41 |" in text
     assert "![" in text and "(figures/error-vs-rate-toy-random.png)" in text
-    assert "No method in this store reports ensemble spread" in text
+    assert "No method in this store states its uncertainty" in text
+    # effective resolution: 1000 km x the first sample's headline value; beta 500 km at 50 %
+    assert "| beta | **500** | 6000 |" in text
     assert [s.heading for s in report.sections][:2] == [
         "Headline: masked MSE on evaluation points", "Masked vs paper-style MSE"]
 
@@ -57,9 +65,11 @@ def test_markdown_report_has_summary_tables_and_figures(store):
 def test_winners():
     assert winners(hand_rows()) == [
         "At 50 % missing, **beta** has the lowest masked MSE (1.00 ± 0.71 °C²), 2× lower than "
-        "alpha, and lower in 2 of 2 samples (sign test p = 0.25: not a clear win).",
+        "alpha, and lower in 1 of 1 months (mask seeds averaged per month; two-sided "
+        "sign test p = 1, Wilcoxon signed-rank p = 1, n = 1: not a clear win).",
         "At 90 % missing, **alpha** has the lowest masked MSE (5.00 ± 1.41 °C²), 1.4× lower than "
-        "beta, and lower in 2 of 2 samples (sign test p = 0.25: not a clear win)."]
+        "beta, and lower in 1 of 1 months (mask seeds averaged per month; two-sided "
+        "sign test p = 1, Wilcoxon signed-rank p = 1, n = 1: not a clear win)."]
 
 
 def sample_rows(scores: dict[str, list[float]], seeds=(0,)) -> pd.DataFrame:
@@ -68,21 +78,45 @@ def sample_rows(scores: dict[str, list[float]], seeds=(0,)) -> pd.DataFrame:
     per_seed = len(next(iter(scores.values()))) // len(seeds)
     return pd.DataFrame([dict(dataset="toy", mask_kind="random", missing_rate=0.925,
                               method=method, seed=seeds[i // per_seed], sample=i % per_seed,
+                              time=f"2000-{i % per_seed + 1:02d}-16",
                               depth=np.nan, point_set="evaluation", metric="mse", value=v)
                          for method, values in scores.items() for i, v in enumerate(values)])
 
 
-def test_paired_comparison_is_a_sign_test_on_matching_samples():
-    # a is lower in 5 of 6 samples, tied in one; the months differ far more than the methods
-    rows = sample_rows({"a": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0], "b": [1.1, 2.1, 3.1, 4.1, 5.1, 6.0]},
-                       seeds=(0, 1))
+def test_paired_comparison_averages_seeds_per_month_and_drops_ties():
+    # 4 months x 2 seeds; per month a - b averages to -0.1, -0.2, 0 (a tie), +0.05
+    rows = sample_rows({"a": [1.0, 2.0, 3.0, 4.0, 1.0, 2.0, 3.0, 4.0],
+                        "b": [1.1, 2.3, 3.0, 3.9, 1.1, 2.1, 3.0, 4.0]}, seeds=(0, 1))
     pair = stats.paired(rows, "a", "b")
-    assert (pair.wins, pair.n) == (5, 6)
-    assert pair.p == pytest.approx(7 / 64)  # P(X >= 5), X ~ Binomial(6, 1/2)
-    assert stats.paired(rows, "b", "a").wins == 0
-    # samples only one method has are left out
-    partial = rows[~((rows["method"] == "b") & (rows["seed"] == 1))]
-    assert stats.paired(partial, "a", "b").n == 3
+    assert (pair.wins, pair.n, pair.ties) == (2, 3, 1)
+    assert pair.p == pytest.approx(1.0)  # two-sided: 2 * P(X >= 2), X ~ Binomial(3, 1/2), capped
+    # Wilcoxon on (-0.1, -0.2, +0.05): ranks 2, 3 negative, 1 positive: W = 1, exact p = 0.5
+    assert pair.p_wilcoxon == pytest.approx(0.5)
+    assert stats.paired(rows, "b", "a").wins == 1
+    # months only one method has are left out
+    partial = rows[~((rows["method"] == "b") & (rows["sample"] == 3))]
+    assert stats.paired(partial, "a", "b").n == 2
+
+
+def test_clear_win_rate_under_no_difference_stays_nominal():
+    """Seeded simulation: 12 months x 3 mask seeds, months far apart, seeds of a month
+    correlated, two methods with the same error distribution (and some exact ties): the
+    share of experiments called a clear win (two-sided p < 0.05) stays at most 5 %."""
+    rng = np.random.default_rng(2024)
+    months, seeds, trials = 12, 3, 2000
+    calls = 0
+    for _ in range(trials):
+        month = rng.lognormal(0, 0.5, (months, 1))  # how hard each month is
+        shared = rng.normal(0, 0.05, (months, 1))   # what the seeds of a month share
+        a = month + shared + rng.normal(0, 0.02, (months, seeds))
+        b = month + shared + rng.normal(0, 0.02, (months, seeds))
+        tie = rng.random(months) < 0.1
+        b[tie] = a[tie]
+        wide = pd.DataFrame({"a": a.mean(axis=1), "b": b.mean(axis=1)})
+        calls += stats.paired_months(wide, "a", "b").p < CLEAR_WIN_P
+    rate = calls / trials
+    # the sign test is discrete, so its rate is below 5 %; 3 sd of a 5 % rate is 1.5 %
+    assert rate <= 0.05 + 3 * np.sqrt(0.05 * 0.95 / trials), rate
 
 
 def test_a_win_in_every_month_is_clear_although_the_sds_overlap():
@@ -90,13 +124,23 @@ def test_a_win_in_every_month_is_clear_although_the_sds_overlap():
     rows = sample_rows({"a": months, "b": [m + 0.1 for m in months]})
     (sentence,) = winners(rows)
     assert sentence == ("At 92.5 % missing, **a** has the lowest masked MSE (3.50 ± 1.87 °C²), "
-                        "1.03× lower than b, and lower in 6 of 6 samples (sign test p = 0.016).")
+                        "1.03× lower than b, and lower in 6 of 6 months (mask seeds averaged per "
+                        "month; two-sided sign test p = 0.031, Wilcoxon signed-rank p = 0.031, "
+                        "n = 6).")
 
 
 def test_ensemble_store_gets_a_spread_figure(tmp_path):
     report = build_report(write_store(tmp_path, ensemble=True))
     (plot,) = [p for s in report.sections for p in s.plots if p.name == "spread-vs-error"]
     assert len(plot.figure.axes) == 2
+    (section,) = [s for s in report.sections if s.heading == "Uncertainty"]
+    assert [p.name for p in section.plots] == ["calibration-toy-random", "spread-vs-error"]
+    (table,) = section.tables
+    text = to_markdown(report)
+    # CRPS = 0.3 x the headline: beta 0.3 ± 0.212 at 50 %; only CRPS is ranked
+    assert ("| 50 % | beta | **0.300 ± 0.212** | 0.200 ± 0.141 | 0.100 ± 0.071 | "
+            "0.150 ± 0.106 |") in text
+    assert [labels for labels, _ in table.sections[0]] == [("50 %", "beta"), ("", "alpha")]
 
 
 def test_comparison(tmp_path, store):

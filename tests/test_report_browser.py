@@ -54,13 +54,23 @@ def screenshot(driver, name: str, full_page: bool) -> Path:
 
 
 def test_report_opens_with_all_images_and_no_errors(browser, tmp_path):
-    output = write_report(build_report(write_store(tmp_path / "store")), tmp_path / "report")
+    output = write_report(build_report(write_store(tmp_path / "store", ensemble=True)),
+                          tmp_path / "report")
     browser.get((output / "report.html").as_uri())
     assert browser.execute_script("return document.readyState") == "complete"
     images = browser.execute_script(
         "return Array.from(document.images).map(i => [i.complete, i.naturalWidth, i.alt])")
     assert len(images) == len(list((output / "figures").glob("*.png"))) > 0
     assert all(complete and width > 0 for complete, width, _ in images), images
+    headings = browser.execute_script(
+        "return Array.from(document.querySelectorAll('h2')).map(h => h.textContent)")
+    assert "Uncertainty" in headings
+    assert browser.execute_script(
+        "return document.getElementById('uncertainty-toy-random').getBoundingClientRect().height"
+    ) > 0
+    assert browser.execute_script(
+        "return document.getElementById('calibration-toy-random').querySelector('img')"
+        ".naturalWidth") > 0
     errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
     assert not errors, errors
     # nothing wider than the screen but the scrollable table boxes

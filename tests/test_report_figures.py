@@ -1,5 +1,6 @@
 """Every figure builds from a small store and has the expected axes and labels."""
 
+import numpy as np
 import pytest
 from matplotlib.figure import Figure
 from report_store import hand_rows, write_store
@@ -85,15 +86,38 @@ def test_field_maps(store):
     assert titles[2:6] == ["beta: reconstruction", titles[3], "alpha: reconstruction",
                            titles[5]] and titles[3].startswith("beta: error (RMSE ")
     assert fig.axes[2].title.get_color() == STYLES["beta"]["color"]
-    colorbars = [ax.get_xlabel() for ax in fig.axes[6:]]
-    assert colorbars == ["temperature (°C)", "reconstruction − truth (°C)"]
+    colorbars = [ax.get_ylabel() or ax.get_xlabel() for ax in fig.axes[6:]]
+    assert colorbars == ["recon. − truth (°C)", "recon. − truth (°C)", "temperature (°C)"]
     assert fig.get_suptitle() == "toy, level 100 m"
     truth_mesh, error_mesh = fig.axes[0].collections[0], fig.axes[3].collections[0]
     assert truth_mesh.get_cmap().name == "thermal" and error_mesh.get_cmap().name == "balance"
     assert error_mesh.norm.vmin == -error_mesh.norm.vmax
-    assert fig.axes[5].collections[0].norm.vmax == error_mesh.norm.vmax  # shared scale
+    # each method's own scale: ± its 99th percentile of |error| (alpha's noise is half beta's)
+    level = sample.truth.sel(depth=90.0, method="nearest")
+    for ax, method in ((fig.axes[3], "beta"), (fig.axes[5], "alpha")):
+        error = sample.reconstructions[method].sel(depth=level.depth) - level
+        assert ax.collections[0].norm.vmax == pytest.approx(
+            np.nanpercentile(np.abs(error), 99))
+    assert fig.axes[5].collections[0].norm.vmax < error_mesh.norm.vmax
+    # latitude / longitude ticks, guidance points drawn as dots
+    assert "60°E" in [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    assert "30°N" in [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    observed = (sample.guidance.sel(depth=level.depth) > 0) & level.notnull()
+    (dots,) = [c for c in fig.axes[1].collections if c.get_label() == "guidance points"]
+    assert len(dots.get_offsets()) == int(observed.sum()) > 0
 
 
 def test_maps_skip_a_store_without_fields(tmp_path):
     assert maps.load_sample(ResultsStore(tmp_path), hand_rows(), "toy", "random", 0.9,
                             METHODS) is None
+
+
+def test_error_by_month_draws_one_line_per_method_with_seeds_averaged():
+    rows = hand_rows()
+    fig = figures.error_by_month(rows, 0.9, STYLES, "toy")
+    (ax,) = fig.axes
+    lines = {line.get_label(): line.get_ydata() for line in ax.get_lines()}
+    # both hand samples are January 2000: one month, the mean of the two samples
+    assert lines["alpha"].tolist() == [5.0] and lines["beta"].tolist() == [7.0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["2000-01"]
+    assert figures.error_by_month(rows, 0.3, STYLES, "toy") is None

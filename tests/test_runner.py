@@ -66,13 +66,15 @@ def test_rows_are_complete(store, source):
     n_levels = source.grid.depth.size
     n_cells = 3 * 2 * 2  # methods x rates x seeds
     per_sample = (n_levels + 1) * (3 * 8 + 1)  # 3 point sets x (6 metrics, n_points, coverage)
-    # plus the paper total
-    assert len(rows) == n_cells * (2 * per_sample + 3)
+    # plus the paper total; per cell 4 cost rows and the spectral rows (levels + pooled)
+    assert len(rows) == n_cells * (2 * per_sample + 4 + n_levels + 1)
+    spectral = rows[rows.point_set == "spectral"]
+    assert set(spectral.metric) == {"effective_resolution_km"} and (spectral["sample"] == -1).all()
     assert rows.groupby("cell").ngroups == n_cells
     headline = rows[(rows.metric == "mse") & (rows.point_set == "evaluation")]
     assert headline.value.notna().all() and (headline.value > 0).all()
     assert set(rows[rows.point_set == "cost"].metric) == {"fit_seconds", "seconds_per_field",
-                                                          "peak_rss_mb"}
+                                                          "peak_rss_mb", "scoring_seconds"}
     assert pd.read_csv(store.root / "results.csv").shape == rows.shape
 
 

@@ -5,7 +5,9 @@ default the one shipped for the synthetic ocean at 4°, 16 levels) and check
 that it was trained on the grid they are fitted on. ``reconstruct`` normalises
 the observations, runs the guided reverse process for every time step of the
 batch and every ensemble member at once, and returns the ensemble mean in °C;
-the ensemble spread (°C) of the last call is kept as ``spread_``.
+the ensemble spread (°C) of the last call is kept as ``spread_``. With two
+members or more the method is an ensemble (``uncertainty = "ensemble"``):
+``reconstruct_distribution`` returns the members themselves beside their mean.
 """
 
 from __future__ import annotations
@@ -147,12 +149,27 @@ class ReconMOST(Method):
         x = x.cpu().numpy().reshape(n, *values.shape)
         return np.stack([norm.decode(member, months) for member in x])
 
+    @property
+    def uncertainty(self) -> str | None:
+        """``"ensemble"`` with two members or more; one sample states no uncertainty."""
+        return "ensemble" if int(self.members) >= 2 else None
+
     def reconstruct(self, obs: xr.DataArray) -> xr.DataArray:
+        return self.reconstruct_distribution(obs)["mean"]
+
+    def reconstruct_distribution(self, obs: xr.DataArray) -> xr.Dataset:
+        """``mean`` (time, depth, lat, lon) °C, the reconstruction, and ``members``
+        (member, time, depth, lat, lon) °C, the samples it averages."""
         start = time.perf_counter()
         ensemble = self.sample(obs)
         self.seconds_ = time.perf_counter() - start
         self.spread_ = obs.copy(data=ensemble.std(axis=0))
-        return obs.copy(data=ensemble.mean(axis=0))
+        members = xr.DataArray(ensemble.astype(np.float32), dims=("member", *obs.dims),
+                               coords=obs.coords, attrs={"units": "degC",
+                                                         "long_name": "ensemble member"})
+        mean = obs.copy(data=ensemble.mean(axis=0))
+        out = xr.Dataset({"mean": mean, "members": members})
+        return out if self.uncertainty else out[["mean"]]
 
 
 @register_method("reconmost-paper")
