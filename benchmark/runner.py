@@ -290,6 +290,7 @@ def run_metadata(suite: Suite, store: ResultsStore, grids: dict[str, Grid]) -> d
         "mask_kinds": list(suite.mask_kinds), "versions": versions, "git_commit": git_commit(),
         "grids": {label: grid_summary(grid) for label, grid in grids.items()},
         "runs": runs,
+        **({"tuned": suite.tuned} if suite.tuned else {}),  # settings chosen by reconbench tune
     }
 
 

@@ -39,6 +39,11 @@ class Method:
     #: variance) or ``"ensemble"`` (equally likely members, e.g. ReconMOST's samples).
     uncertainty: str | None = None
 
+    #: The parameter values ``reconbench tune`` tries when a suite gives no
+    #: ``[methods.search]`` table for the method: parameter name -> list of values
+    #: (empty: nothing to tune). A suite's table replaces it.
+    search_space: dict[str, list] = {}
+
     def fit(self, train: xr.DataArray, grid: Grid) -> Method:
         """Learn from the fully known training fields.
 
