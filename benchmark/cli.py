@@ -1,4 +1,4 @@
-"""The ``reconbench`` command line: list, describe, run, report, reconstruct, train.
+"""The ``reconbench`` command line: list, describe, run, tune, report, reconstruct, train.
 
 User errors (a missing file, an unknown name, a malformed suite...) are printed
 as one line, ``reconbench: error: ...``, with exit status 2 and no traceback.
@@ -100,6 +100,30 @@ def cmd_run(args) -> None:
     print(f"results: {store.root / 'results.parquet'} (CSV beside it)")
     if args.report:
         _write_report(store.root)
+
+
+def cmd_tune(args) -> None:
+    from reconbench.benchmark.suite import load_suite
+    from reconbench.benchmark.tune import (
+        TuneConfig,
+        settings_table,
+        tune_suite,
+        tuned_suite_text,
+        write_tuned_suite,
+    )
+
+    suite = load_suite(args.suite)
+    config = TuneConfig.from_suite(suite, trials=args.trials, seconds=args.seconds,
+                                   strategy=args.strategy)
+    results = Path(args.results or Path("results") / f"{suite.name}-tune")
+    only = [m.strip() for m in args.methods.split(",")] if args.methods else None
+    outcomes = tune_suite(suite, results, config, only, scheduler=args.scheduler,
+                          progress=not args.no_progress)
+    output = Path(args.output or results / f"{suite.name}-tuned.toml")
+    write_tuned_suite(output, tuned_suite_text(suite, outcomes, config, results))
+    print(settings_table(outcomes))
+    print(f"trials: {results / 'trials.csv'}")
+    print(f"tuned suite: {output} (reconbench run {output})")
 
 
 def _write_report(results: Path, output: Path | None = None, other: Path | None = None,
@@ -267,6 +291,23 @@ def build_parser() -> argparse.ArgumentParser:
                         "local Dask cluster of N worker processes) or 'tcp://HOST:PORT' (a "
                         "running Dask scheduler); see docs/scaleout.md")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("tune", help="choose each method's parameters on the validation split "
+                                    "and write them back as a suite file")
+    p.add_argument("suite", help="a shipped suite name or a .toml file")
+    p.add_argument("--results", help="tuning store (default: results/SUITE_NAME-tune)")
+    p.add_argument("-o", "--output", help="tuned suite file to write (default: "
+                                          "RESULTS/SUITE_NAME-tuned.toml)")
+    p.add_argument("--methods", metavar="LABEL,LABEL", help="tune only these methods "
+                                                           "(default: all)")
+    p.add_argument("--trials", type=int, help="trials per method at most (overrides [tune])")
+    p.add_argument("--seconds", type=float, help="seconds per method at most (overrides [tune])")
+    p.add_argument("--strategy", choices=["auto", "grid", "random"],
+                   help="search order (overrides [tune])")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--scheduler", default="serial", metavar="SCHEDULER",
+                   help="where trial cells run: 'serial', 'local:N' or 'tcp://HOST:PORT'")
+    p.set_defaults(func=cmd_tune)
 
     p = sub.add_parser("report", help="write the tables, figures and HTML report of a results "
                                       "folder, or compare two")

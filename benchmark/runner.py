@@ -1,9 +1,10 @@
 """The runner: every cell of a suite, scored on the same truth and the same masks.
 
 A *cell* is one (dataset, method, mask kind, missing rate, seed). For each
-dataset the runner loads the samples (months of the suite's split, evenly
-spaced) once; for each method it fits once on the train split; for each cell it
-builds the guidance mask, hands the method the observations alone, scores the
+dataset the runner loads the samples (months of the suite's split, stratified
+over calendar months and years: :mod:`reconbench.benchmark.samples`) once; for
+each method it fits once on the train split; for each cell it builds the
+guidance mask, hands the method the observations alone, scores the
 reconstruction and writes the cell's rows to the results store. Finished cells
 are skipped on a re-run, so an interrupted run resumes where it stopped.
 """
@@ -35,6 +36,7 @@ from reconbench.benchmark import ose
 from reconbench.benchmark.metrics import score
 from reconbench.benchmark.scores import Distribution, probabilistic_score
 from reconbench.benchmark.spectral import effective_resolution, psd_score, zonal_spectra
+from reconbench.benchmark.samples import sample_indices
 from reconbench.benchmark.store import ResultsStore
 from reconbench.benchmark.suite import Component, Suite
 from reconbench.datasets.grid import Grid
@@ -78,14 +80,6 @@ def cells_of(suite: Suite) -> list[Cell]:
     return [Cell(suite, d, m, MaskSpec(kind, rate, seed, suite.mask_params.get(kind, {})))
             for d in suite.datasets for m in suite.methods if m.runs_on(d)
             for kind in suite.mask_kinds for rate in suite.missing_rates for seed in suite.seeds]
-
-
-def sample_indices(n_available: int, n_samples: int) -> np.ndarray:
-    """``n_samples`` time indices spread evenly over ``n_available`` months."""
-    if n_samples > n_available:
-        raise ReconbenchError(f"the suite asks for {n_samples} samples but the split has only "
-                              f"{n_available} months")
-    return np.unique(np.linspace(0, n_available - 1, n_samples).round().astype(int))
 
 
 def check_splits(suite: Suite, bench: Workbench) -> None:
@@ -301,7 +295,7 @@ def run_ose_cell(cell: Cell, method: Method, grid: Grid,
 def load_samples(source: DatasetSource, suite: Suite) -> xr.DataArray:
     """The suite's sample months of its split, loaded and checked against the grid."""
     field = source.split(suite.split)
-    truth = field.isel(time=sample_indices(field.sizes["time"], suite.samples)).load()
+    truth = field.isel(time=sample_indices(field["time"].values, suite.samples)).load()
     source.grid.check_field(truth, f"dataset {source.name!r} ({suite.split} split)",
                             gappy=source.gappy)
     return truth
@@ -432,6 +426,7 @@ def run_metadata(suite: Suite, store: ResultsStore, grids: dict[str, Grid]) -> d
         "mask_kinds": list(suite.mask_kinds), "versions": versions, "git_commit": git_commit(),
         "grids": {label: grid_summary(grid) for label, grid in grids.items()},
         "runs": runs,
+        **({"tuned": suite.tuned} if suite.tuned else {}),  # settings chosen by reconbench tune
     }
 
 

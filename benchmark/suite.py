@@ -24,6 +24,15 @@ default)::
     datasets = ["synthetic"]       # optional: only on these dataset labels (default: all)
     wrap_degrees = 60              # ... and its parameters
 
+    [methods.search]               # optional: values 'reconbench tune' tries (a list each)
+    wrap_degrees = [30, 60, 90]
+
+    [tune]                         # optional: how 'reconbench tune' searches (benchmark/tune.py)
+    trials = 20
+
+A suite written by ``reconbench tune`` also holds a ``[tuned]`` table: where
+and how its parameters were chosen, recorded in the results' metadata.
+
 An ``[observations]`` table (Argo files or CSV/Parquet tables of points) makes
 the suite an observing-system experiment scored at withheld real observations:
 ``mask_kinds`` are then withholding modes (platform, profile, point) and
@@ -47,7 +56,10 @@ from reconbench.datasets.source import SPLITS
 from reconbench.errors import ConfigError, InputError
 
 SUITE_KEYS = {"name", "description", "split", "samples", "seeds", "missing_rates",
-              "mask_kinds", "mask_params", "datasets", "methods", "observations"}
+              "mask_kinds", "mask_params", "datasets", "methods", "observations", "tune",
+              "tuned"}
+#: Suite keys that do not change a run's results (left out of the config hash).
+TUNING_KEYS = ("search", "tune", "tuned")
 
 
 @dataclass(frozen=True)
@@ -85,12 +97,18 @@ class Suite:
     mask_params: dict = field(default_factory=dict)
     #: an OSE suite's [observations] (see :mod:`reconbench.benchmark.ose`); empty otherwise
     observations: dict = field(default_factory=dict)
+    #: per method label, the ``[methods.search]`` table: parameter -> values to try
+    search: dict = field(default_factory=dict)
+    #: the ``[tune]`` table (read by :mod:`reconbench.benchmark.tune`)
+    tune: dict = field(default_factory=dict)
+    #: the ``[tuned]`` table: provenance of parameters chosen by ``reconbench tune``
+    tuned: dict = field(default_factory=dict)
 
     @property
     def config_hash(self) -> str:
         """A short hash of everything that defines the suite's results."""
-        content = {k: v for k, v in asdict(self).items() if k not in ("source_text",
-                                                                      "description")}
+        content = {k: v for k, v in asdict(self).items()
+                   if k not in ("source_text", "description", *TUNING_KEYS)}
         if not self.observations:  # the hash of a gridded suite is what it always was
             content.pop("observations")
         return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()
@@ -163,6 +181,10 @@ def parse_suite(text: str, origin: str = "suite") -> Suite:
                           f"kind listed in mask_kinds, got {mask_params!r}")
     datasets = _components(raw["datasets"], "datasets", origin)
     methods = _components(raw["methods"], "methods", origin)
+    search = _search_tables(raw["methods"], methods, origin)
+    for key in ("tune", "tuned"):
+        if not isinstance(raw.get(key, {}), dict):
+            raise ConfigError(f"{origin}: {key} must be a [{key}] table, got {raw[key]!r}")
     labels = {d.label for d in datasets}
     for method in methods:
         unknown = sorted(set(method.datasets or ()) - labels)
@@ -174,7 +196,8 @@ def parse_suite(text: str, origin: str = "suite") -> Suite:
         name=str(raw["name"]), description=str(raw.get("description", "")), split=split,
         samples=samples, seeds=tuple(seeds), missing_rates=rates, mask_kinds=tuple(kinds),
         mask_params=mask_params, datasets=datasets, methods=methods, source_text=text,
-        observations=observations)
+        observations=observations, search=search, tune=raw.get("tune", {}),
+        tuned=raw.get("tuned", {}))
 
 
 def _list(value, key: str, origin: str) -> list:
@@ -188,7 +211,7 @@ def _components(tables, key: str, origin: str) -> tuple[Component, ...]:
     if not isinstance(tables, list) or not tables or not all(isinstance(t, dict) for t in tables):
         raise ConfigError(f"{origin}: {key} must be one or more [[{key}]] tables")
     components = []
-    reserved = ("name", "label", "datasets") if key == "methods" else ("name", "label")
+    reserved = ("name", "label", "datasets", "search") if key == "methods" else ("name", "label")
     for table in tables:
         if "name" not in table:
             raise ConfigError(f"{origin}: every [[{key}]] table needs a 'name'")
@@ -207,3 +230,18 @@ def _components(tables, key: str, origin: str) -> tuple[Component, ...]:
         raise ConfigError(f"{origin}: [[{key}]] labels must be unique; repeated: "
                           f"{', '.join(duplicates)} (give each a distinct 'label')")
     return tuple(components)
+
+
+def _search_tables(tables: list[dict], methods: tuple[Component, ...], origin: str) -> dict:
+    """The ``[methods.search]`` tables by method label, each parameter -> a non-empty list."""
+    search = {}
+    for table, method in zip(tables, methods, strict=True):
+        space = table.get("search")
+        if space is None:
+            continue
+        if not isinstance(space, dict) or not all(
+                isinstance(v, list) and v for v in space.values()):
+            raise ConfigError(f"{origin}: [methods.search] of method {method.label!r} must map "
+                              f"parameter names to non-empty lists of values, got {space!r}")
+        search[method.label] = space
+    return search

@@ -45,6 +45,11 @@ class Method:
     #: load with one line.
     needs_training: bool = True
 
+    #: The parameter values ``reconbench tune`` tries when a suite gives no
+    #: ``[methods.search]`` table for the method: parameter name -> list of values
+    #: (empty: nothing to tune). A suite's table replaces it.
+    search_space: dict[str, list] = {}
+
     def fit(self, train: xr.DataArray, grid: Grid) -> Method:
         """Learn from the fully known training fields.
 

@@ -292,6 +292,12 @@ class Dineof(Method):
         2 pi sqrt(filter_alpha * filter_iterations) months).
     """
 
+    #: Values ``reconbench tune`` tries by default: the train record appended (none,
+    #: the last ten years, or all of it: 1200 months takes the whole of a split of up
+    #: to 100 years), the largest number of modes, the temporal filter (off or on).
+    search_space = {"train_months": [0, 120, 1200], "max_modes": [10, 30, 60],
+                    "filter_alpha": [0.0, 0.1]}
+
     def __init__(self, max_modes: int = 30, train_months: int = 120, standardize: bool = True,
                  tol: float = 1e-3, max_iter: int = 40, seed: int = 0,
                  filter_alpha: float = 0.0, filter_iterations: int = 3):

@@ -161,6 +161,11 @@ class Kriging(Method):
 
     uncertainty = "variance"
 
+    #: Values ``reconbench tune`` tries by default: the variogram model and the
+    #: observations per target.
+    search_space = {"variogram_model": ["exponential", "spherical", "gaussian"],
+                    "n_closest_points": [16, 32, 64]}
+
     def __init__(self, variogram_model: str = "exponential", fit_on: str = "train",
                  variogram_parameters=None, n_closest_points: int = 32, backend: str = "C",
                  max_fit_points: int = 800, fit_months: int = 4, nlags: int = 20,

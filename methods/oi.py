@@ -212,6 +212,12 @@ class OptimalInterpolation(Method):
 
     uncertainty = "variance"
 
+    #: Values ``reconbench tune`` tries by default: observations per cell, horizontal
+    #: length scale (None: fitted on the train split; else km) and nugget (None:
+    #: fitted; else a fraction of the anomaly variance).
+    search_space = {"n_neighbours": [16, 32, 64], "length_scale": [None, 300.0, 600.0, 1200.0],
+                    "nugget": [None, 0.01, 0.05]}
+
     def __init__(self, model: str = "exponential", length_scale=None, nugget=None,
                  variance=None, anisotropic: bool = True, vertical: bool = True,
                  vertical_scale=None, n_neighbours: int = 32,

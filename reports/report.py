@@ -74,6 +74,9 @@ def run_facts(metadata: dict, rows: pd.DataFrame) -> list[tuple[str, str]]:
                       ("split", "split"), ("samples", "samples per cell")):
         if key in metadata:
             facts.append((name, str(metadata[key])))
+    months = sorted(t[:7] for t in rows["time"].unique() if t)
+    if months:
+        facts.append(("months scored", ", ".join(months)))
     facts.append(("mask seeds", ", ".join(map(str, sorted(rows["seed"].unique())))))
     facts.append(("mask kinds", ", ".join(sorted(rows["mask_kind"].unique()))))
     facts.append(("missing rates", ", ".join(f"{r:g}" for r in sorted(rows["missing_rate"]
@@ -87,6 +90,11 @@ def run_facts(metadata: dict, rows: pd.DataFrame) -> list[tuple[str, str]]:
                       f"{grid.get('name', '?')}: {grid.get('n_lat')} lat × {grid.get('n_lon')} "
                       f"lon × {len(depths)} levels"
                       + (f" ({depths[0]:g}–{depths[-1]:g} m)" if depths else "")))
+    if metadata.get("tuned"):
+        tuned = metadata["tuned"]
+        facts.append(("tuned settings", f"chosen on the {tuned.get('split', 'val')} split by "
+                                        f"'reconbench tune' (store {tuned.get('store', '?')}, "
+                                        f"{tuned.get('finished', '?')})"))
     if metadata.get("versions"):
         facts.append(("versions", ", ".join(f"{k} {v}" for k, v in
                                             sorted(metadata["versions"].items()))))

@@ -70,6 +70,11 @@ class ReconMOST(Method):
     #: the normalisation of the shipped prior used when ``checkpoint`` is None
     shipped_normalisation = "anomaly"
 
+    #: Values ``reconbench tune`` tries by default: sampling steps, the start of the
+    #: reverse process (and how far into the schedule it starts), guidance scale, members.
+    search_space = {"steps": [20, 50], "start": ["analysis", "noise"],
+                    "strength": [0.3, 0.4, 0.6], "scale": [2.0, 4.0, 8.0], "members": [4, 8, 16]}
+
     def __init__(self, checkpoint: str | None = None, steps: int = 50,
                  guidance: str = "mean-shift", scale: float = 4.0, soft_mask: bool = True,
                  fresh_noise: bool = True, clip: float | None = 5.0, start: str = "analysis",
@@ -181,6 +186,8 @@ class ReconMOSTPaper(ReconMOST):
     """
 
     shipped_normalisation = "paper"
+
+    search_space = {}  # kept exactly as published: nothing to tune
 
     def __init__(self, checkpoint: str | None = None, steps: int = 1000,
                  guidance: str = "mean-shift", scale: float = 4.0, soft_mask: bool = False,

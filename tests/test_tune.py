@@ -1,0 +1,252 @@
+"""reconbench tune: trials on the validation split only, the optimum found, the
+chosen parameters written back as a suite that runs, on the Dask scheduler too."""
+
+import json
+import tomllib
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from reconbench.benchmark.cli import main
+from reconbench.benchmark.runner import run_metadata
+from reconbench.benchmark.samples import sample_indices
+from reconbench.benchmark.store import ResultsStore
+from reconbench.benchmark.suite import parse_suite
+from reconbench.benchmark.tune import (
+    TuneConfig,
+    plan_trials,
+    search_space,
+    tune_suite,
+    tuned_suite_text,
+)
+from reconbench.datasets.masks import MaskSpec
+from reconbench.datasets.source import register_source
+from reconbench.datasets.synthetic import SyntheticOcean
+from reconbench.errors import ConfigError, InputError, ReconbenchError
+from reconbench.methods.climatology import Climatology
+from reconbench.methods.registry import register_method
+
+READS: list[str] = []  # every split a PoisonedOcean was asked for
+
+
+@register_source("poisoned-synthetic")
+class PoisonedOcean(SyntheticOcean):
+    """The synthetic ocean whose test split must never be read (a test double)."""
+
+    def _load_split(self, which):
+        READS.append(which)
+        if which == "test":
+            raise AssertionError("the tuner read the test split")
+        return super()._load_split(which)
+
+    def split_times(self, which):
+        if which == "test":
+            raise AssertionError("the tuner read the test split's times")
+        return super().split_times(which)
+
+
+OFFSETS = [-1.0, -0.5, 0.0, 0.5, 1.0]
+
+
+@register_method("offset-climatology")
+class OffsetClimatology(Climatology):
+    """The climatology plus a constant (°C): validation MSE is a parabola in ``offset``."""
+
+    search_space = {"offset": OFFSETS}
+
+    def __init__(self, offset: float = 1.0):
+        self.offset = offset
+
+    def reconstruct(self, obs):
+        recon = super().reconstruct(obs)
+        return recon + np.float32(self.offset)
+
+
+DATASET = """
+[[datasets]]
+name = "{source}"
+label = "tiny"
+resolution = 10.0
+train_years = 2
+val_years = 2
+test_years = 1
+"""
+SUITE = """
+name = "tiny"
+samples = 2
+seeds = [0]
+missing_rates = [0.5, 0.9]
+[tune]
+seeds = [7]
+samples = 2
+[[methods]]
+name = "offset-climatology"
+[[methods]]
+name = "climatology"
+""" + DATASET
+
+
+@pytest.fixture(scope="module")
+def tuned(tmp_path_factory):
+    READS.clear()
+    suite = parse_suite(SUITE.format(source="poisoned-synthetic"))
+    root = tmp_path_factory.mktemp("tune") / "tiny-tune"
+    config = TuneConfig.from_suite(suite)
+    outcomes = tune_suite(suite, root, config, progress=False)
+    return suite, config, root, outcomes
+
+
+def expected_scores(suite, config) -> dict[float, float]:
+    """The validation score of each offset computed here, from the truth and masks alone:
+    pooled masked MSE on evaluation points, averaged over samples and rates."""
+    source = SyntheticOcean(resolution=10.0, train_years=2, val_years=2, test_years=1)
+    val = source.split("val")
+    truth = val.isel(time=sample_indices(val["time"].values, config.samples)).values
+    train = source.split("train")
+    clim = np.stack([train.values[m::12].mean(axis=0) for m in range(12)])
+    months = pd.DatetimeIndex(val["time"].values[sample_indices(val["time"].values,
+                                                                config.samples)]).month
+    error0 = clim[months - 1] - truth  # climatology minus truth (time, depth, lat, lon)
+    ocean = source.grid.ocean
+    scores = {}
+    for offset in OFFSETS:
+        per = []
+        for rate in suite.missing_rates:
+            for seed in config.seeds:
+                guidance = MaskSpec("random", rate, seed).build(source.grid, truth.shape[0],
+                                                                val["time"].values)
+                for t in range(truth.shape[0]):
+                    points = ocean & ~guidance[t]
+                    per.append(np.mean((error0[t][points] + offset) ** 2))
+        scores[offset] = float(np.mean(per))
+    return scores
+
+
+def test_the_tuner_never_reads_the_test_split(tuned):
+    assert "val" in READS and "train" in READS and "test" not in READS
+    rows = ResultsStore(tuned[2]).rows()
+    assert set(rows.split) == {"val"} and set(rows.seed) == {7}
+
+
+def test_it_finds_the_known_optimum(tuned):
+    suite, config, _, outcomes = tuned
+    outcome = next(o for o in outcomes if o.label == "offset-climatology")
+    trials = outcome.trials.set_index("trial")
+    # trial 0 is the suite's own setting (offset 1.0); then the other offsets, in grid order
+    assert json.loads(trials.loc[0, "params"]) == {}
+    searched = [json.loads(s).get("offset", 1.0) for s in trials.searched]
+    assert sorted(searched) == OFFSETS
+    expected = expected_scores(suite, config)
+    for offset, score in zip(searched, trials.val_mse, strict=True):
+        assert score == pytest.approx(expected[offset], rel=1e-5)
+    best = min(expected, key=expected.get)
+    assert outcome.chosen == ({"offset": best} if best != 1.0 else {})
+    assert best == 0.0  # the climatology's validation bias is far below 0.25 °C
+    assert (trials.fit_seconds >= 0).all() and (trials.seconds_per_field > 0).all()
+
+
+def test_a_method_without_search_space_keeps_its_setting(tuned):
+    outcome = next(o for o in tuned[3] if o.label == "climatology")
+    assert len(outcome.trials) == 1 and outcome.chosen == {}
+
+
+def test_the_store_holds_every_trial(tuned):
+    root = tuned[2]
+    table = pd.read_csv(root / "trials.csv")
+    assert len(table) == 5 + 1 and table.finished.all()
+    assert {"method", "trial", "searched", "params", "val_mse", "fit_seconds",
+            "seconds_per_field", "peak_rss_mb"} <= set(table.columns)
+    meta = ResultsStore(root).metadata()
+    assert meta["split"] == "val" and meta["tune"]["config"]["seeds"] == [7]
+
+
+def test_chosen_parameters_round_trip_through_the_suite_file(tuned, tmp_path):
+    suite, config, root, outcomes = tuned
+    text = tuned_suite_text(suite, outcomes, config, root)
+    path = tmp_path / "tiny-tuned.toml"
+    path.write_text(text)
+    again = parse_suite(path.read_text())
+    assert again.name == "tiny-tuned" and again.config_hash != suite.config_hash
+    method = next(m for m in again.methods if m.label == "offset-climatology")
+    assert method.params == {"offset": 0.0}
+    assert again.tuned["methods"]["offset-climatology"]["chosen"] == {"offset": 0.0}
+    assert again.tuned["split"] == "val"
+    assert run_metadata(again, ResultsStore(tmp_path / "run"), {})["tuned"] == again.tuned
+    # unchanged apart from the parameters, the name and the provenance
+    original = tomllib.loads(SUITE.format(source="poisoned-synthetic"))
+    written = tomllib.loads(text)
+    assert written["datasets"] == original["datasets"] and written["tune"] == original["tune"]
+
+
+def test_a_suite_search_table_replaces_the_default_and_is_checked():
+    suite = parse_suite(SUITE.format(source="synthetic").replace(
+        '[[methods]]\nname = "climatology"', '[[methods]]\nname = "linear"\n'
+                                             '[methods.search]\nwrap_degrees = [30, 90]'))
+    assert search_space(suite, suite.methods[1]) == {"wrap_degrees": [30, 90]}
+    assert search_space(suite, suite.methods[0]) == {"offset": OFFSETS}
+    bad = parse_suite(SUITE.format(source="synthetic").replace(
+        '[[methods]]\nname = "climatology"', '[[methods]]\nname = "linear"\n'
+                                             '[methods.search]\nwrap = [30, 90]'))
+    with pytest.raises(InputError, match="unknown parameter.*wrap.*accepted: wrap_degrees"):
+        search_space(bad, bad.methods[1])
+    with pytest.raises(ConfigError, match="non-empty lists"):
+        parse_suite(SUITE.format(source="synthetic") + "\n[[methods]]\nname = 'oi'\n"
+                    "[methods.search]\nn_neighbours = 16\n")
+
+
+def test_budget_in_trials_and_the_random_order():
+    suite = parse_suite(SUITE.format(source="synthetic"))
+    method = suite.methods[0]
+    space = {"offset": OFFSETS}
+    grid = plan_trials(method, space, TuneConfig(trials=10))
+    assert [t.params for t in grid] == [{}] + [{"offset": o} for o in OFFSETS if o != 1.0]
+    few = plan_trials(method, space, TuneConfig(trials=3, seed=1))
+    assert len(few) == 3 and few[0].params == {}
+    assert few == plan_trials(method, space, TuneConfig(trials=3, seed=1))  # seeded
+    with pytest.raises(ConfigError, match="seeds must be mask seeds of the tuning's own"):
+        TuneConfig.from_suite(suite, seeds=[0])
+    with pytest.raises(ConfigError, match="unknown key.*budget"):
+        TuneConfig.from_suite(parse_suite(SUITE.format(source="synthetic").replace(
+            "[tune]", "[tune]\nbudget = 3")))
+
+
+def test_the_seconds_budget_stops_new_trials(tmp_path):
+    suite = parse_suite(SUITE.format(source="synthetic"))
+    config = TuneConfig.from_suite(suite, trials=None, seconds=1e-9)
+    [outcome] = tune_suite(suite, tmp_path / "t", config, only=["offset-climatology"],
+                           progress=False)
+    # the first cell ends the budget: no trial is complete, the suite's setting stays
+    assert outcome.trials.finished.sum() == 0 and len(outcome.trials) == 5
+    assert outcome.chosen == {}
+
+
+def test_cli_tune_on_dask_matches_serial(tmp_path, capsys):
+    text = SUITE.format(source="synthetic").replace(
+        '[[methods]]\nname = "offset-climatology"\n[[methods]]\nname = "climatology"',
+        '[[methods]]\nname = "dineof"\ntrain_months = 12\n[methods.search]\n'
+        'max_modes = [2, 6]')
+    path = tmp_path / "tiny.toml"
+    path.write_text(text)
+    for scheduler in ("serial", "local:2"):
+        assert main(["tune", str(path), "--results", str(tmp_path / scheduler), "--no-progress",
+                     "--scheduler", scheduler]) == 0
+    out = capsys.readouterr().out
+    assert "| dineof |" in out and "tiny-tuned.toml" in out
+    serial, dask = (pd.read_csv(tmp_path / s / "trials.csv").set_index("searched").val_mse
+                    for s in ("serial", "local:2"))
+    assert len(serial) == 3
+    pd.testing.assert_series_equal(dask, serial, rtol=1e-6)
+    best = json.loads(serial.idxmin())
+    run = parse_suite((tmp_path / "local:2" / "tiny-tuned.toml").read_text())
+    assert run.methods[0].params == {"train_months": 12, **best}
+
+
+def test_cli_errors_are_one_line(tmp_path, capsys):
+    path = tmp_path / "tiny.toml"
+    path.write_text(SUITE.format(source="synthetic"))
+    assert main(["tune", str(path), "--methods", "nope", "--results", str(tmp_path / "x")]) == 2
+    assert "has no method labelled nope" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+    with pytest.raises(ReconbenchError):
+        TuneConfig.from_suite(parse_suite(SUITE.format(source="synthetic")), trials=0)
