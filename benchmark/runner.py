@@ -34,9 +34,9 @@ from tqdm import tqdm
 import reconbench
 from reconbench.benchmark import ose
 from reconbench.benchmark.metrics import score
+from reconbench.benchmark.samples import sample_indices
 from reconbench.benchmark.scores import Distribution, probabilistic_score
 from reconbench.benchmark.spectral import effective_resolution, psd_score, zonal_spectra
-from reconbench.benchmark.samples import sample_indices
 from reconbench.benchmark.store import ResultsStore
 from reconbench.benchmark.suite import Component, Suite
 from reconbench.datasets.grid import Grid
