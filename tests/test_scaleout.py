@@ -200,7 +200,7 @@ def test_a_failing_method_shows_its_traceback_on_request(tmp_path, flaky_env):
 # -- kill -9 -------------------------------------------------------------------------------
 SLOW_RUN = """
 import sys, time
-from reconbench.benchmark.cli import main
+from reconbench.cli import main
 from reconbench.methods.nearest import Nearest
 from reconbench.methods.registry import register_method
 
