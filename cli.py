@@ -116,7 +116,7 @@ def cmd_report(args) -> None:
 
 
 def cmd_reconstruct(args) -> None:
-    from reconbench.benchmark.runner import check_reconstruction
+    from reconbench.benchmark.cells import check_reconstruction
     from reconbench.benchmark.store import atomic_write
     from reconbench.datasets.checks import check_complete_over_time, check_levels_have_ocean
     from reconbench.datasets.netcdf import grid_of, read_field, write_field
