@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import abc
 import inspect
-from collections.abc import Callable
 
 import numpy as np
 import xarray as xr
 
 from reconbench.datasets.grid import Grid
-from reconbench.errors import InputError, check_keywords
+from reconbench.errors import InputError
+from reconbench.registry import Registry
 
 SPLITS = ("train", "val", "test")
 
@@ -72,43 +72,13 @@ def monthly_climatology(field: xr.DataArray) -> xr.DataArray:
     return clim.reindex(month=np.arange(1, 13)).astype(np.float32)
 
 
-_SOURCES: dict[str, Callable[..., DatasetSource]] = {}
+SOURCES = Registry("dataset", "datasets", DatasetSource, package="reconbench.datasets")
 
-
-def register_source(name: str):
-    """Class decorator registering a dataset source under ``name``."""
-
-    def decorate(cls):
-        cls.name = name
-        _SOURCES[name] = cls
-        return cls
-
-    return decorate
-
-
-def source_names() -> list[str]:
-    """Names of the registered dataset sources."""
-    _import_builtin_sources()
-    return sorted(_SOURCES)
-
-
-def source_class(name: str) -> Callable[..., DatasetSource]:
-    """The class registered under ``name``; :class:`InputError` if there is none."""
-    _import_builtin_sources()
-    try:
-        return _SOURCES[name]
-    except KeyError:
-        raise InputError(f"unknown dataset {name!r}; known datasets: "
-                         f"{', '.join(sorted(_SOURCES))}") from None
-
-
-def make_source(name: str, **params) -> DatasetSource:
-    """Build the source ``name`` with keyword parameters, checking their names."""
-    cls = source_class(name)
-    check_keywords(cls, params, f"dataset {name!r}")
-    return cls(**params)
-
-
-def _import_builtin_sources() -> None:
-    """Import the modules that define the built-in sources (they self-register)."""
-    from reconbench.datasets import cf, cmip6, en4, synthetic  # noqa: F401
+#: Class decorator registering a dataset source under a name.
+register_source = SOURCES.register
+#: Names of the registered dataset sources.
+source_names = SOURCES.names
+#: The class registered under a name; :class:`InputError` if there is none.
+source_class = SOURCES.get
+#: Build a source by name with keyword parameters, checking their names and types.
+make_source = SOURCES.make
