@@ -7,25 +7,12 @@ import pandas as pd
 import pytest
 import xarray as xr
 from cli_process import assert_user_error, cli
+from tiny_suite import tiny_suite
 
 from reconbench.datasets.masks import MaskSpec
 from reconbench.datasets.source import make_source
 
-TINY = """
-name = "tiny"
-samples = 2
-missing_rates = [0.5, 0.925]
-[[datasets]]
-name = "synthetic"
-resolution = 10.0
-train_years = 2
-val_years = 1
-test_years = 1
-[[methods]]
-name = "climatology"
-[[methods]]
-name = "linear"
-"""
+TINY = tiny_suite(["climatology", "linear"], [0.5, 0.925])
 
 
 def test_list():
