@@ -103,16 +103,42 @@ def run_suite(suite: Suite, results: str | Path, progress: bool = True,
         make_method(m.name, **m.params)
     store = ResultsStore(results)
     with store.lock():
+        check_same_config(store, suite)
         store.remove_temporaries()
         cells = cells_of(suite)
         todo = [c for c in cells if not store.has_cell(c.key)]
-        store.write_metadata(run_metadata(suite, store, grids))
-        for dataset in [d for d in suite.datasets if any(c.dataset == d for c in todo)]:
-            store.write_truth(dataset.label, bench.samples(suite, dataset)[1][0])
+
+        def record_run() -> None:
+            """The run's metadata and truths, written when its first cell lands (so a run
+            that fails before finishing any cell leaves the folder as it was)."""
+            store.write_metadata(run_metadata(suite, store, grids))
+            for dataset in [d for d in suite.datasets if any(c.dataset == d for c in todo)]:
+                if not store.has_truth(dataset.label):
+                    store.write_truth(dataset.label, bench.samples(suite, dataset)[1][0])
+
         write_outputs(store, run_cells(todo), total=len(cells), done=len(cells) - len(todo),
-                      desc=f"suite {suite.name}", progress=progress)
+                      desc=f"suite {suite.name}", progress=progress, before_first=record_run)
         store.consolidate()
     return store
+
+
+def check_same_config(store: ResultsStore, suite: Suite) -> None:
+    """Refuse to run ``suite`` into a store holding another configuration's rows."""
+    previous = store.metadata().get("config_hash")
+    if previous and previous != suite.config_hash:
+        root = str(store.root)
+        raise InputError(f"results folder {root!r} holds suite {store.metadata().get('suite')!r} "
+                         f"with config hash {previous}, but this suite's config hash is "
+                         f"{suite.config_hash} (its file or parameters changed) and rows of two "
+                         f"configs are never mixed: run it into a fresh folder, e.g. --results "
+                         f"{root}-{suite.config_hash}, or delete {root!r}")
+
+
+def plan(suite: Suite, results: str | Path) -> list[tuple[Cell, bool]]:
+    """Every cell of ``suite`` and whether the results folder already holds it."""
+    store = ResultsStore(results)
+    check_same_config(store, suite)
+    return [(cell, store.has_cell(cell.key)) for cell in cells_of(suite)]
 
 
 def scheduler_for(scheduler: str | None, bench: Workbench
@@ -130,11 +156,15 @@ def scheduler_for(scheduler: str | None, bench: Workbench
 
 
 def write_outputs(store: ResultsStore, outputs: Iterator[CellOutput], total: int, done: int,
-                  desc: str, progress: bool) -> None:
-    """Write each cell's output as it arrives (fields first, the cell file last)."""
+                  desc: str, progress: bool, before_first: Callable[[], None] = lambda: None
+                  ) -> None:
+    """Write each cell's output as it arrives (fields first, the cell file last);
+    ``before_first()`` runs once, before the first output is written."""
     bar = tqdm(total=total, initial=done, disable=not progress, desc=desc, unit="cell")
     try:
-        for output in outputs:
+        for n, output in enumerate(outputs):
+            if n == 0:
+                before_first()
             if output.first is not None:
                 store.write_reconstruction(output.key, output.first)
             store.write_cell(output.key, output.rows)
