@@ -38,6 +38,9 @@ BREAKDOWN = (("mse", "evaluation", "masked MSE, evaluation"),
 
 SIGNIFICANT = 3  # significant digits of a mean in every table
 
+#: Decimal exponents [low, high) of the means written in fixed notation.
+SCIENTIFIC_FROM = (-4, 6)
+
 PAPER_NOTE = ("Paper MSE is the ReconMOST paper's number: squared errors summed over the "
               "points and divided by every cell of the level, land included, then averaged "
               "over levels; total = r · evaluation + (1 − r) · guidance. It is smaller than "
@@ -57,12 +60,18 @@ class Entry:
 
     def text(self) -> str:
         """``mean ± sd`` to 3 significant digits of the mean (``mean`` alone without an
-        sd, "–" without a mean); the sd gets the mean's decimals."""
+        sd, "–" without a mean); the sd gets the mean's decimals. A mean below 1e-4 or
+        from 1e6 on in magnitude (0 apart) is written in scientific notation, the sd too."""
         if math.isnan(self.mean):
             return "–"
         if self.fmt:
             return format(self.mean, self.fmt)
         magnitude = math.floor(math.log10(abs(self.mean))) if self.mean else 0
+        if not SCIENTIFIC_FROM[0] <= magnitude < SCIENTIFIC_FROM[1]:
+            spec = f".{SIGNIFICANT - 1}e"
+            if math.isnan(self.std):
+                return format(self.mean, spec)
+            return f"{format(self.mean, spec)} ± {format(self.std, spec)}"
         decimals = max(0, SIGNIFICANT - 1 - magnitude)
         if math.isnan(self.std):
             return f"{self.mean:.{decimals}f}"

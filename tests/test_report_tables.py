@@ -1,6 +1,9 @@
 """Table builders and renderings on a hand-made results store: exact output, bold cells."""
 
+import math
+
 import pandas as pd
+import pytest
 from report_store import hand_rows
 
 from reconbench.reports import stats, tables
@@ -116,3 +119,12 @@ def test_over_samples_counts_samples():
     summary = stats.over_samples(hand_rows(), "mse")
     assert isinstance(summary, pd.DataFrame)
     assert summary.loc[("toy", "random", "beta", 0.9)].tolist() == [7.0, 2 ** 0.5, 2]
+
+
+@pytest.mark.parametrize("mean, std, text", [
+    (2.94e-17, math.nan, "2.94e-17"), (2.94e-17, 1e-18, "2.94e-17 ± 1.00e-18"),
+    (-3.1e-5, math.nan, "-3.10e-05"), (1.234e7, math.nan, "1.23e+07"),
+    (0.000123, math.nan, "0.000123"), (0.0, math.nan, "0.00"), (12.345, 0.5, "12.3 ± 0.5"),
+])
+def test_tiny_and_huge_means_are_written_in_scientific_notation(mean, std, text):
+    assert tables.Entry(mean, std).text() == text
