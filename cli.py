@@ -248,7 +248,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, help="prior file to write (.pt)")
     p.add_argument("--resume", action="store_true",
                    help="continue from OUTPUT's .train-state.pt file")
-    p.add_argument("--save-every", type=int, default=500, help="steps between checkpoints")
+    p.add_argument("--save-every", type=int, default=500,
+                   help="steps between checkpoints of the training state (OUTPUT.train-state.pt); "
+                        "the prior appears under OUTPUT, whole, when training ends")
     p.add_argument("--batch-size", type=int,
                    help="override the preset's batch size (the global batch: under torchrun "
                         "each of N processes computes BATCH_SIZE / N samples of it)")

@@ -320,3 +320,29 @@ def test_guidance_recovers_a_known_field_better_than_climatology(toy_prior):
     guided_obs, guided_eval = toy_errors(guided, source)
     assert guided_obs < 0.5 * unguided_obs
     assert guided_eval < 0.5 * clim_eval, (guided_eval, clim_eval)
+
+
+def test_the_prior_appears_only_when_training_ends(tmp_path, monkeypatch):
+    """Periodic checkpoints go to the train-state file alone: a run stopped after 2 of 4
+    steps leaves no prior under --output, and resuming writes it whole."""
+    from reconbench.methods.reconmost import train as train_module
+
+    real_step, calls = train_module.optimiser_step, []
+
+    def step_then_stop(*args, **kwargs):
+        calls.append(1)
+        if len(calls) > 2:
+            raise KeyboardInterrupt
+        return real_step(*args, **kwargs)
+
+    source, config = ToySource(months=24), replace(TINY, model_channels=8, batch_size=8)
+    output = tmp_path / "prior.pt"
+    monkeypatch.setattr(train_module, "optimiser_step", step_then_stop)
+    with pytest.raises(KeyboardInterrupt):
+        train(source, config, output, steps=4, seed=3, save_every=1, progress=False)
+    assert not output.exists()
+    assert checkpoint.load_file(checkpoint.state_path(output))["step"] == 2
+    monkeypatch.setattr(train_module, "optimiser_step", real_step)
+    meta = train(source, config, output, steps=4, seed=3, save_every=1, progress=False,
+                 resume=True)
+    assert meta["training"]["steps"] == 4 and checkpoint.load_prior(output)[2] == meta

@@ -142,7 +142,9 @@ def train(source: DatasetSource, config: TrainConfig, output: str | Path, *, ste
           seed: int = 0, resume: bool = False, save_every: int = 500, device: str = "auto",
           progress: bool = True, dataset_spec: dict | None = None) -> dict:
     """Train for ``steps`` optimiser steps in all (counting resumed ones); returns the
-    prior's metadata. The prior is written to ``output`` at every save.
+    prior's metadata. Every ``save_every`` steps the training state (beside
+    ``output``, see :func:`state_path`) is saved; the prior appears under ``output``,
+    atomically, when training ends.
 
     Under torchrun (``WORLD_SIZE`` > 1) the processes train one network data-parallel
     (:mod:`~reconbench.methods.reconmost.distributed`): each computes
@@ -184,19 +186,21 @@ def train(source: DatasetSource, config: TrainConfig, output: str | Path, *, ste
             step, seconds = int(state["step"]), float(state["seconds"])
         parallel = ranks.wrap(model, dev)
 
-        def save() -> dict:
-            """Rank 0 writes the prior and the training state; the others wait for it."""
+        def save(final: bool) -> dict:
+            """Rank 0 writes the training state, and at the end the prior (so the prior
+            under ``output`` appears whole, never partly trained); the others wait."""
             training = {"run": run, "steps": step, "seconds": round(seconds, 1),
                         "device": str(dev), "world_size": ranks.world_size,
                         "parameters": count_parameters(model),
                         "reconbench_version": reconbench.__version__}
             meta = prior_metadata(grid, normaliser, schedule, net_config, training)
             if ranks.is_main:
-                atomic_save(prior_dict(meta, ema.state_dict(), normaliser), output)
                 atomic_save({"metadata": meta, "model": model.state_dict(),
                              "ema": ema.state_dict(), "optimizer": optimiser.state_dict(),
                              "generator": generator.get_state(), "step": step,
                              "seconds": seconds}, state_path(output))
+                if final:
+                    atomic_save(prior_dict(meta, ema.state_dict(), normaliser), output)
             ranks.barrier()
             return meta
 
@@ -224,6 +228,6 @@ def train(source: DatasetSource, config: TrainConfig, output: str | Path, *, ste
                             samples_s=f"{config.batch_size / elapsed:.1f}")
             bar.update()
             if step % save_every == 0 and step < steps:
-                save()
+                save(final=False)
         bar.close()
-        return save()
+        return save(final=True)
