@@ -1,5 +1,5 @@
 """``python -m reconbench`` runs the command-line interface."""
 
-from reconbench.benchmark.cli import main
+from reconbench.cli import main
 
 raise SystemExit(main())

@@ -1,6 +1,6 @@
 """Running a suite's cells on a Dask cluster.
 
-Every cell is an independent task, :func:`~reconbench.benchmark.runner.compute_cell`
+Every cell is an independent task, :func:`~reconbench.benchmark.cells.compute_cell`
 applied to the cell's description. A worker process loads the samples and fits
 the method itself and keeps them in its own cache, so it fits a (dataset,
 method) once however many of its cells it runs. Outputs stream back to the
@@ -28,7 +28,7 @@ import numpy as np
 from distributed import Client, LocalCluster, WorkerPlugin, as_completed
 from tqdm import tqdm
 
-from reconbench.benchmark.runner import Cell, CellOutput, compute_cell
+from reconbench.benchmark.cells import Cell, CellOutput, compute_cell
 from reconbench.datasets import landmask
 from reconbench.errors import InputError, ReconbenchError
 

@@ -21,6 +21,12 @@ system when the process ends, however it ends). A write that fails (read-only
 folder, full disk) stops the run with an :class:`InputError` naming the file;
 what was written before stays as it was.
 
+A store holds one suite configuration: ``metadata.json`` records its config
+hash, and a run of a suite with another hash stops before writing anything
+(:func:`reconbench.benchmark.runner.check_same_config`). A run writes its
+metadata (one more entry in ``runs``) and the truths only when its first cell
+lands, so a run that fails before finishing a cell changes nothing.
+
 Row columns: ``suite, dataset, split, method, method_name, params,
 fitted_params, mask_kind, missing_rate, seed, mask_fallbacks, sample, time,
 depth, point_set, metric, value, cell``. ``depth`` is NaN for scores over all
@@ -176,6 +182,10 @@ class ResultsStore:
         rows = rows[COLUMNS]
         atomic_write(self.cells_dir / f"{key}.parquet",
                      lambda tmp: rows.to_parquet(tmp, index=False))
+
+    def has_truth(self, dataset: str) -> bool:
+        """True when the first true sample of ``dataset`` is stored."""
+        return (self.fields_dir / f"truth-{dataset}.nc").is_file()
 
     def write_truth(self, dataset: str, truth: xr.DataArray) -> None:
         """Write a dataset's first true sample (depth, lat, lon), °C, for reports."""

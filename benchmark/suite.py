@@ -51,9 +51,11 @@ from importlib import resources
 from pathlib import Path
 
 from reconbench.benchmark import ose
-from reconbench.datasets.masks import check_missing_rate, mask_kind_names
-from reconbench.datasets.source import SPLITS
+from reconbench.datasets.masks import MASK_KINDS, check_missing_rate, mask_kind_names
+from reconbench.datasets.source import SPLITS, check_source_params
 from reconbench.errors import ConfigError, InputError
+from reconbench.methods.registry import METHODS
+from reconbench.params import did_you_mean
 
 SUITE_KEYS = {"name", "description", "split", "samples", "seeds", "missing_rates",
               "mask_kinds", "mask_params", "datasets", "methods", "observations", "tune",
@@ -173,7 +175,8 @@ def parse_suite(text: str, origin: str = "suite") -> Suite:
     for kind in kinds if not observations else ():
         if kind not in mask_kind_names():
             raise ConfigError(f"{origin}: unknown mask kind {kind!r}; known kinds: "
-                              f"{', '.join(mask_kind_names())}")
+                              f"{', '.join(mask_kind_names())}"
+                              f"{did_you_mean(kind, mask_kind_names())}")
     mask_params = raw.get("mask_params", {})
     if not isinstance(mask_params, dict) or not all(
             k in kinds and isinstance(v, dict) for k, v in mask_params.items()):
@@ -192,12 +195,27 @@ def parse_suite(text: str, origin: str = "suite") -> Suite:
             raise ConfigError(f"{origin}: method {method.label!r} names unknown dataset "
                               f"label(s) {', '.join(unknown)} in 'datasets'; the suite's "
                               f"datasets are {', '.join(sorted(labels))}")
+    _check_params(origin, datasets, methods, mask_params)
     return Suite(
         name=str(raw["name"]), description=str(raw.get("description", "")), split=split,
         samples=samples, seeds=tuple(seeds), missing_rates=rates, mask_kinds=tuple(kinds),
         mask_params=mask_params, datasets=datasets, methods=methods, source_text=text,
         observations=observations, search=search, tune=raw.get("tune", {}),
         tuned=raw.get("tuned", {}))
+
+
+def _check_params(origin: str, datasets, methods, mask_params: dict) -> None:
+    """Names and parameters (names and types) of every dataset, method and mask kind,
+    checked against the registered classes' signatures before any cell runs."""
+    try:
+        for dataset in datasets:
+            check_source_params(dataset.name, dataset.params)
+        for method in methods:
+            METHODS.check(method.name, method.params)
+        for kind, params in mask_params.items():
+            MASK_KINDS.check(kind, params)
+    except InputError as exc:
+        raise ConfigError(f"{origin}: {exc}") from None
 
 
 def _list(value, key: str, origin: str) -> list:

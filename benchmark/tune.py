@@ -60,8 +60,9 @@ from reconbench.benchmark.runner import (
 )
 from reconbench.benchmark.store import ResultsStore, atomic_write
 from reconbench.benchmark.suite import Component, Suite
-from reconbench.errors import ConfigError, check_keywords
+from reconbench.errors import ConfigError
 from reconbench.methods.registry import make_method, method_class
+from reconbench.params import check_params
 
 TUNE_KEYS = {"trials", "seconds", "strategy", "seed", "seeds", "samples", "missing_rates"}
 STRATEGIES = ("auto", "grid", "random")
@@ -135,8 +136,10 @@ def search_space(suite: Suite, method: Component) -> dict[str, list]:
     space = suite.search.get(method.label)
     if space is None:
         space = dict(getattr(method_class(method.name), "search_space", {}))
-    check_keywords(method_class(method.name), space,
-                   f"method {method.label!r} ([methods.search] of suite {suite.name!r})")
+    what = f"method {method.label!r} ([methods.search] of suite {suite.name!r})"
+    for name, values in space.items():
+        for value in values:  # each value tried is checked like a suite's parameter
+            check_params(method_class(method.name), {name: value}, what)
     return space
 
 

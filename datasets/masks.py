@@ -44,30 +44,7 @@ import numpy as np
 
 from reconbench.datasets.grid import Grid
 from reconbench.errors import InputError
-
-_KINDS: dict[str, type[MaskKind]] = {}
-
-
-def register_mask_kind(name: str):
-    """Class decorator registering a :class:`MaskKind` under ``name``."""
-
-    def decorate(cls):
-        cls.name = name
-        _KINDS[name] = cls
-        return cls
-
-    return decorate
-
-
-def mask_kind_names() -> list[str]:
-    """Names of the registered mask kinds."""
-    _import_builtin_kinds()
-    return sorted(_KINDS)
-
-
-def _import_builtin_kinds() -> None:
-    """Import the modules that define more built-in kinds (they self-register)."""
-    from reconbench.datasets import observed  # noqa: F401
+from reconbench.registry import Registry
 
 
 class MaskKind(abc.ABC):
@@ -86,6 +63,14 @@ class MaskKind(abc.ABC):
         the whole grid and ``time`` the sample's time stamp (datetime64), or None
         when the caller has none.
         """
+
+
+MASK_KINDS = Registry("mask kind", "kinds", MaskKind, package="reconbench.datasets")
+
+#: Class decorator registering a :class:`MaskKind` under a name.
+register_mask_kind = MASK_KINDS.register
+#: Names of the registered mask kinds.
+mask_kind_names = MASK_KINDS.names
 
 
 @register_mask_kind("random")
@@ -155,10 +140,7 @@ class MaskSpec:
     params: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        _import_builtin_kinds()
-        if self.kind not in _KINDS:
-            raise InputError(f"unknown mask kind {self.kind!r}; known kinds: "
-                             f"{', '.join(mask_kind_names())}")
+        MASK_KINDS.get(self.kind)
         object.__setattr__(self, "missing_rate", check_missing_rate(self.missing_rate))
         if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)):
             raise InputError(f"mask seed must be an integer, got {self.seed!r}")
@@ -170,12 +152,8 @@ class MaskSpec:
         return np.random.default_rng([int(self.seed), kind_code, rate_code, int(sample)])
 
     def make_kind(self) -> MaskKind:
-        """The kind's instance built from :attr:`params`, with a clear error on bad names."""
-        try:
-            return _KINDS[self.kind](**self.params)
-        except TypeError as exc:
-            raise InputError(f"bad parameter(s) {sorted(self.params)} for mask kind "
-                             f"{self.kind!r}: {exc}") from None
+        """The kind's instance built from :attr:`params`, with a clear error on bad ones."""
+        return MASK_KINDS.make(self.kind, **self.params)
 
     def build_with_report(self, grid: Grid, n_samples: int, times=None,
                           observed: np.ndarray | None = None) -> tuple[np.ndarray, int]:

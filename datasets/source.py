@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import abc
 import inspect
-from collections.abc import Callable
 
 import numpy as np
 import xarray as xr
 
 from reconbench.datasets.grid import Grid
-from reconbench.errors import InputError, check_keywords
+from reconbench.errors import InputError
+from reconbench.registry import Registry
 
 SPLITS = ("train", "val", "test")
 
@@ -84,54 +84,40 @@ def monthly_climatology(field: xr.DataArray) -> xr.DataArray:
     return clim.reindex(month=np.arange(1, 13)).astype(np.float32)
 
 
-_SOURCES: dict[str, Callable[..., DatasetSource]] = {}
+SOURCES = Registry("dataset", "datasets", DatasetSource, package="reconbench.datasets")
+
+#: Class decorator registering a dataset source under a name.
+register_source = SOURCES.register
+#: Names of the registered dataset sources.
+source_names = SOURCES.names
+#: The class registered under a name; :class:`InputError` if there is none.
+source_class = SOURCES.get
 
 
-def register_source(name: str):
-    """Class decorator registering a dataset source under ``name``."""
+def check_source_params(name: str, params: dict) -> tuple[type, dict, dict]:
+    """The class of source ``name``, its own parameters and the gap parameters.
 
-    def decorate(cls):
-        cls.name = name
-        _SOURCES[name] = cls
-        return cls
+    Besides its own (checked by name and type), every source takes the gap
+    parameters ``gaps_*`` of :mod:`reconbench.datasets.gaps`.
+    """
+    from reconbench.datasets.gaps import GAP_PARAMETERS
 
-    return decorate
-
-
-def source_names() -> list[str]:
-    """Names of the registered dataset sources."""
-    _import_builtin_sources()
-    return sorted(_SOURCES)
-
-
-def source_class(name: str) -> Callable[..., DatasetSource]:
-    """The class registered under ``name``; :class:`InputError` if there is none."""
-    _import_builtin_sources()
+    own = {k: v for k, v in params.items() if k not in GAP_PARAMETERS}
+    gaps = {k: v for k, v in params.items() if k in GAP_PARAMETERS}
     try:
-        return _SOURCES[name]
-    except KeyError:
-        raise InputError(f"unknown dataset {name!r}; known datasets: "
-                         f"{', '.join(sorted(_SOURCES))}") from None
+        cls = SOURCES.check(name, own)
+    except InputError as exc:
+        raise InputError(f"{exc}; and for every dataset: {', '.join(GAP_PARAMETERS)}") from None
+    return cls, own, gaps
 
 
 def make_source(name: str, **params) -> DatasetSource:
-    """Build the source ``name`` with keyword parameters, checking their names.
+    """Build the source ``name`` with keyword parameters, checking their names and types.
 
-    Besides its own, every source takes the gap parameters ``gaps_*`` of
-    :mod:`reconbench.datasets.gaps`; with ``gaps_cover`` > 0 the source gets
-    moving cloud-shaped gaps and is gappy.
+    With ``gaps_cover`` > 0 the source gets moving cloud-shaped gaps
+    (:mod:`reconbench.datasets.gaps`) and is gappy.
     """
-    from reconbench.datasets.gaps import GAP_PARAMETERS, with_gaps
+    from reconbench.datasets.gaps import with_gaps
 
-    cls = source_class(name)
-    gap_params = {k: params.pop(k) for k in list(params) if k in GAP_PARAMETERS}
-    try:
-        check_keywords(cls, params, f"dataset {name!r}")
-    except InputError as exc:
-        raise InputError(f"{exc}; and for every dataset: {', '.join(GAP_PARAMETERS)}") from None
-    return with_gaps(cls(**params), gap_params, f"dataset {name!r}")
-
-
-def _import_builtin_sources() -> None:
-    """Import the modules that define the built-in sources (they self-register)."""
-    from reconbench.datasets import cf, cmip6, en4, synthetic  # noqa: F401
+    cls, own, gaps = check_source_params(name, params)
+    return with_gaps(cls(**own), gaps, f"dataset {name!r}")

@@ -14,7 +14,8 @@ import pandas as pd
 from reconbench.benchmark.store import ResultsStore
 from reconbench.errors import InputError
 from reconbench.reports import figures, stats, tables
-from reconbench.reports.report import Plot, Report, Section, load_rows, run_facts
+from reconbench.reports.document import Plot, Report, Section
+from reconbench.reports.report import load_rows, run_facts
 from reconbench.reports.tables import Entry, Table
 
 

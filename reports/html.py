@@ -11,12 +11,9 @@ from __future__ import annotations
 import base64
 import html
 import re
-from typing import TYPE_CHECKING
 
+from reconbench.reports.document import Report
 from reconbench.reports.tables import to_html as table_html
-
-if TYPE_CHECKING:
-    from reconbench.reports.report import Report
 
 CSS_DPI = 96  # figures are shown at their size in inches, sharper PNGs shrunk to fit
 

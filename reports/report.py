@@ -12,47 +12,16 @@ store alone; :func:`write_report` writes it into a folder::
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
-from matplotlib.figure import Figure
 
 from reconbench.benchmark.store import ResultsStore, atomic_write
 from reconbench.errors import InputError
 from reconbench.reports import figures, maps, stats, tables
+from reconbench.reports.document import Plot, Report, Section
 from reconbench.reports.html import to_html
-from reconbench.reports.tables import Table
-
-
-@dataclass
-class Plot:
-    """A figure and what it shows; ``name`` is its file stem."""
-
-    name: str
-    caption: str
-    figure: Figure
-
-
-@dataclass
-class Section:
-    """A heading, an optional paragraph, then tables and figures."""
-
-    heading: str
-    text: str = ""
-    tables: list[Table] = field(default_factory=list)
-    plots: list[Plot] = field(default_factory=list)
-
-
-@dataclass
-class Report:
-    """Everything a report shows, in reading order."""
-
-    title: str
-    facts: list[tuple[str, str]]
-    summary: list[str]
-    sections: list[Section]
 
 
 def load_rows(store: ResultsStore) -> pd.DataFrame:

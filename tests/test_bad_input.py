@@ -16,23 +16,12 @@ import numpy as np
 import pandas as pd
 import pytest
 from cli_process import assert_user_error, cli
+from tiny_suite import tiny_suite
 
 from reconbench.datasets.masks import MaskSpec
 from reconbench.datasets.source import make_source
 
-SUITE = """
-name = "tiny"
-samples = 2
-missing_rates = [0.5]
-[[datasets]]
-name = "synthetic"
-resolution = 10.0
-train_years = 2
-val_years = 1
-test_years = 1
-[[methods]]
-name = "climatology"
-"""
+SUITE = tiny_suite(["climatology"], [0.5])
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 import xarray as xr
 from cli_process import assert_user_error, cli
+from tiny_suite import tiny_suite
 
 from reconbench.benchmark.cli import main
 from reconbench.datasets.masks import MaskSpec
@@ -14,21 +15,7 @@ from reconbench.datasets.source import make_source
 from reconbench.methods.base import Method
 from reconbench.methods.registry import register_method
 
-TINY = """
-name = "tiny"
-samples = 2
-missing_rates = [0.5, 0.925]
-[[datasets]]
-name = "synthetic"
-resolution = 10.0
-train_years = 2
-val_years = 1
-test_years = 1
-[[methods]]
-name = "climatology"
-[[methods]]
-name = "linear"
-"""
+TINY = tiny_suite(["climatology", "linear"], [0.5, 0.925])
 
 
 def test_list():

@@ -81,7 +81,9 @@ def test_positions_need_the_time(tmp_path, grid):
     index = write_argo_index(tmp_path / "index.txt", [("20000115120000", 0.3, 10.0)])
     with pytest.raises(InputError, match="needs the time"):
         MaskSpec("positions", 0.5, 0, {"index": str(index)}).build(grid, 1)
-    with pytest.raises(InputError, match="bad parameter"):
+    with pytest.raises(InputError, match=r"unknown parameter\(s\) indx for mask kind "
+                                         r"'positions'; accepted: index, max_depth, match; "
+                                         r"did you mean 'index'\?"):
         MaskSpec("positions", 0.5, 0, {"indx": str(index)}).build(grid, 1)
 
 

@@ -102,7 +102,7 @@ def test_reconstruct_writes_the_variance_of_a_method_that_gives_one(tmp_path, mo
             return xr.Dataset({"mean": mean, "variance": mean * 0 + 0.25})
 
     registry.method_names()  # discover the built-in methods first
-    monkeypatch.setitem(registry._METHODS, "clim-var", ClimatologyWithVariance)
+    monkeypatch.setitem(registry.METHODS._classes, "clim-var", ClimatologyWithVariance)
     lat, lon = np.arange(-85, 90, 10.0), np.arange(5, 360, 10.0)
     times = pd.date_range("2000-01-15", periods=12, freq="MS").values
     train = xr.DataArray(np.full((12, 1, lat.size, lon.size), 15, np.float32),

@@ -347,6 +347,8 @@ def test_reconstruct_distribution_returns_the_members_it_averages(toy_prior):
     assert list(single.reconstruct_distribution(truth.where(guidance)).data_vars) == ["mean"]
 
 
+
+
 def test_the_prior_appears_only_when_training_ends(tmp_path, monkeypatch):
     """Periodic checkpoints go to the train-state file alone: a run stopped after 2 of 4
     steps leaves no prior under --output, and resuming writes it whole."""

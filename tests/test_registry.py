@@ -1,5 +1,6 @@
 """The method registry: errors, a file dropped into methods/, and entry points."""
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -44,7 +45,7 @@ def test_unknown_method_and_parameter():
 
 def run_python(code: str, **env) -> str:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         env={**__import__("os").environ, **env}, timeout=120)
+                         env={**os.environ, **env}, timeout=120)
     assert out.returncode == 0, out.stderr
     return out.stdout
 
@@ -104,6 +105,6 @@ def test_entry_point_of_an_installed_package(tmp_path):
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index",
                     "--target", str(target), str(build_wheel(tmp_path))], check=True, timeout=300)
     out = run_python("from reconbench.methods import method_names; print(method_names())",
-                     PYTHONPATH=str(target))
+                     PYTHONPATH=os.pathsep.join([str(target), os.environ.get("PYTHONPATH", "")]))
     assert "toy-constant" in out
     assert "toy-constant" not in method_names()  # not installed in this process

@@ -6,6 +6,7 @@ import stat
 import numpy as np
 import pandas as pd
 import pytest
+from tiny_suite import TINY_DATASET, tiny_suite
 
 from reconbench.benchmark.runner import run_suite
 from reconbench.benchmark.samples import sample_indices
@@ -16,27 +17,8 @@ from reconbench.errors import ReconbenchError
 from reconbench.methods.base import Method
 from reconbench.methods.registry import register_method
 
-DATASET = {"resolution": 10.0, "train_years": 2, "val_years": 1, "test_years": 1}
-SUITE = """
-name = "tiny"
-samples = 2
-seeds = [0, 1]
-missing_rates = [0.5, 0.9]
-[[datasets]]
-name = "synthetic"
-label = "tiny"
-resolution = 10.0
-train_years = 2
-val_years = 1
-test_years = 1
-[[methods]]
-name = "climatology"
-[[methods]]
-name = "spy"
-[[methods]]
-name = "spy"
-label = "spy-again"
-"""
+SUITE = tiny_suite(["climatology", "spy", ("spy", "spy-again")], [0.5, 0.9], seeds=[0, 1],
+                   dataset_label="tiny")
 SEEN: list = []  # every batch of observations a Spy was shown, in order
 
 
@@ -58,7 +40,7 @@ def store(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def source():
-    return make_source("synthetic", **DATASET)
+    return make_source("synthetic", **TINY_DATASET)
 
 
 def test_rows_are_complete(store, source):

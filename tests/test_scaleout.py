@@ -15,28 +15,13 @@ import pandas as pd
 import pytest
 from cli_process import cli
 from distributed import Client, LocalCluster
+from tiny_suite import tiny_suite
 
 from reconbench.benchmark.runner import run_suite
 from reconbench.benchmark.suite import parse_suite
 from reconbench.errors import InputError
 
-TINY = """
-name = "tiny"
-samples = 2
-seeds = [0, 1]
-missing_rates = [0.5, 0.9]
-[[datasets]]
-name = "synthetic"
-label = "tiny"
-resolution = 10.0
-train_years = 2
-val_years = 1
-test_years = 1
-[[methods]]
-name = "climatology"
-[[methods]]
-name = "nearest"
-"""
+TINY = tiny_suite(["climatology", "nearest"], [0.5, 0.9], seeds=[0, 1], dataset_label="tiny")
 N_CELLS = 8  # 2 methods x 2 rates x 2 seeds
 # the same suite with one more missing rate: 4 cells more
 EXTENDED = TINY.replace("[0.5, 0.9]", "[0.5, 0.9, 0.75]")
@@ -200,7 +185,7 @@ def test_a_failing_method_shows_its_traceback_on_request(tmp_path, flaky_env):
 # -- kill -9 -------------------------------------------------------------------------------
 SLOW_RUN = """
 import sys, time
-from reconbench.benchmark.cli import main
+from reconbench.cli import main
 from reconbench.methods.nearest import Nearest
 from reconbench.methods.registry import register_method
 

@@ -96,6 +96,9 @@ def cmd_run(args) -> None:
 
     suite = load_suite(args.suite)
     results = Path(args.results or Path("results") / suite.name)
+    if args.dry_run:
+        _print_plan(suite, results)
+        return
     store = run_suite(suite, results, progress=not args.no_progress, scheduler=args.scheduler)
     print(f"results: {store.root / 'results.parquet'} (CSV beside it)")
     if args.report:
@@ -124,6 +127,20 @@ def cmd_tune(args) -> None:
     print(settings_table(outcomes))
     print(f"trials: {results / 'trials.csv'}")
     print(f"tuned suite: {output} (reconbench run {output})")
+
+
+def _print_plan(suite, results: Path) -> None:
+    """List the suite's cells, marking those the results folder already holds."""
+    from reconbench.benchmark.runner import plan
+
+    cells = plan(suite, results)
+    for cell, done in cells:
+        print(f"{'done' if done else 'todo'}  {cell.key}  {cell.method.label} on "
+              f"{cell.dataset.label}, {cell.mask.kind} mask, missing rate "
+              f"{cell.mask.missing_rate:g}, seed {cell.mask.seed}")
+    n_done = sum(done for _, done in cells)
+    print(f"suite {suite.name} (config hash {suite.config_hash}): {len(cells)} cells, {n_done} "
+          f"done, {len(cells) - n_done} to run, into {results}")
 
 
 def _write_report(results: Path, output: Path | None = None, other: Path | None = None,
@@ -163,7 +180,7 @@ def cmd_reconstruct(args) -> None:
     import numpy as np
     import xarray as xr
 
-    from reconbench.benchmark.runner import check_reconstruction
+    from reconbench.benchmark.cells import check_reconstruction
     from reconbench.benchmark.store import atomic_write
     from reconbench.datasets.netcdf import read_observations, write_field
     from reconbench.methods.registry import make_method
@@ -286,6 +303,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--report", action="store_true",
                    help="write the report into RESULTS/report/ when done")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--dry-run", action="store_true",
+                   help="list the cells and how many the results folder already holds; run none")
     p.add_argument("--scheduler", default="serial", metavar="SCHEDULER",
                    help="where cells run: 'serial' (default, in this process), 'local:N' (a "
                         "local Dask cluster of N worker processes) or 'tcp://HOST:PORT' (a "
