@@ -68,7 +68,7 @@ def describe_observations(args) -> None:
 
 
 def cmd_describe(args) -> None:
-    from reconbench.datasets.source import make_source
+    from reconbench.datasets.build import make_source
     from reconbench.datasets.times import describe_times
 
     if _is_observation_file(args.dataset):
@@ -246,7 +246,7 @@ def _training(args):
         raise InputError("reconstruct needs exactly one of --train (a NetCDF file) and "
                          "--train-dataset (a dataset name from 'reconbench list')")
     if args.train_dataset is not None:
-        from reconbench.datasets.source import make_source
+        from reconbench.datasets.build import make_source
 
         source = make_source(args.train_dataset,
                              **_key_values(args.dataset_param, "--dataset-param"))
@@ -260,7 +260,7 @@ def _training(args):
 
 
 def cmd_train(args) -> None:
-    from reconbench.datasets.source import make_source
+    from reconbench.datasets.build import make_source
     from reconbench.methods.reconmost.distributed import Ranks
     from reconbench.methods.reconmost.train import preset, train
 

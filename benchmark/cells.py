@@ -30,9 +30,10 @@ from reconbench.benchmark.samples import sample_indices
 from reconbench.benchmark.scores import Distribution, probabilistic_score
 from reconbench.benchmark.spectral import effective_resolution, psd_score, zonal_spectra
 from reconbench.benchmark.suite import Component, Suite
+from reconbench.datasets.build import make_source
 from reconbench.datasets.grid import Grid
 from reconbench.datasets.masks import MaskSpec
-from reconbench.datasets.source import DatasetSource, make_source
+from reconbench.datasets.source import DatasetSource
 from reconbench.errors import ReconbenchError
 from reconbench.methods.base import Method
 from reconbench.methods.registry import make_method
@@ -152,11 +153,15 @@ def uncertainty_rows(dist: xr.Dataset, method: Method, truth: np.ndarray, guidan
 
 def spectral_rows(truth: np.ndarray, values: np.ndarray, grid: Grid) -> pd.DataFrame:
     """Effective resolution (km) of a cell, its samples pooled, per level and over all levels
-    (spectra summed over levels); rows with ``sample`` = -1 and point set "spectral"."""
+    (spectra summed over levels); rows with ``sample`` = -1 and point set "spectral".
+
+    On a gappy truth the zonal segments run over the cells observed in every sample.
+    """
     depths, resolutions, totals = [], [], None
     for k, depth in enumerate(grid.depth):
-        wavelength, p_truth, p_error = zonal_spectra(truth[:, k], values[:, k], grid.ocean[k],
-                                                     grid.lat, grid.lon)
+        observed = grid.ocean[k] & np.isfinite(truth[:, k]).all(axis=0)
+        wavelength, p_truth, p_error = zonal_spectra(np.where(observed, truth[:, k], 0.0),
+                                                     values[:, k], observed, grid.lat, grid.lon)
         depths.append(depth)
         resolutions.append(effective_resolution(wavelength, psd_score(p_truth, p_error)))
         pair = np.nan_to_num(np.stack([p_truth, p_error]))

@@ -51,8 +51,9 @@ from importlib import resources
 from pathlib import Path
 
 from reconbench.benchmark import ose
+from reconbench.datasets.build import check_source_params
 from reconbench.datasets.masks import MASK_KINDS, check_missing_rate, mask_kind_names
-from reconbench.datasets.source import SPLITS, check_source_params
+from reconbench.datasets.source import SPLITS
 from reconbench.errors import ConfigError, InputError
 from reconbench.methods.registry import METHODS
 from reconbench.params import did_you_mean

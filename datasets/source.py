@@ -92,32 +92,3 @@ register_source = SOURCES.register
 source_names = SOURCES.names
 #: The class registered under a name; :class:`InputError` if there is none.
 source_class = SOURCES.get
-
-
-def check_source_params(name: str, params: dict) -> tuple[type, dict, dict]:
-    """The class of source ``name``, its own parameters and the gap parameters.
-
-    Besides its own (checked by name and type), every source takes the gap
-    parameters ``gaps_*`` of :mod:`reconbench.datasets.gaps`.
-    """
-    from reconbench.datasets.gaps import GAP_PARAMETERS
-
-    own = {k: v for k, v in params.items() if k not in GAP_PARAMETERS}
-    gaps = {k: v for k, v in params.items() if k in GAP_PARAMETERS}
-    try:
-        cls = SOURCES.check(name, own)
-    except InputError as exc:
-        raise InputError(f"{exc}; and for every dataset: {', '.join(GAP_PARAMETERS)}") from None
-    return cls, own, gaps
-
-
-def make_source(name: str, **params) -> DatasetSource:
-    """Build the source ``name`` with keyword parameters, checking their names and types.
-
-    With ``gaps_cover`` > 0 the source gets moving cloud-shaped gaps
-    (:mod:`reconbench.datasets.gaps`) and is gappy.
-    """
-    from reconbench.datasets.gaps import with_gaps
-
-    cls, own, gaps = check_source_params(name, params)
-    return with_gaps(cls(**own), gaps, f"dataset {name!r}")

@@ -14,7 +14,7 @@ import time
 import numpy as np
 
 from reconbench.benchmark.samples import sample_indices
-from reconbench.datasets.source import make_source
+from reconbench.datasets.build import make_source
 from reconbench.methods.climatology import Climatology
 
 SHARED = os.environ.get("RECONBENCH_SHARED_DATA", "../shared/data")

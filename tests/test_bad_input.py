@@ -18,8 +18,8 @@ import pytest
 from cli_process import assert_user_error, cli
 from tiny_suite import tiny_suite
 
+from reconbench.datasets.build import make_source
 from reconbench.datasets.masks import MaskSpec
-from reconbench.datasets.source import make_source
 
 SUITE = tiny_suite(["climatology"], [0.5])
 

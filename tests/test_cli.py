@@ -9,9 +9,9 @@ import xarray as xr
 from cli_process import assert_user_error, cli
 from tiny_suite import tiny_suite
 
-from reconbench.benchmark.cli import main
+from reconbench.cli import main
+from reconbench.datasets.build import make_source
 from reconbench.datasets.masks import MaskSpec
-from reconbench.datasets.source import make_source
 from reconbench.methods.base import Method
 from reconbench.methods.registry import register_method
 

@@ -7,10 +7,10 @@ import torch
 from scipy import ndimage
 
 from reconbench.benchmark.metrics import score
+from reconbench.datasets.build import make_source
 from reconbench.datasets.gaps import CloudGaps
 from reconbench.datasets.grid import Grid, regular_axes
 from reconbench.datasets.masks import MaskSpec
-from reconbench.datasets.source import make_source
 from reconbench.errors import InputError
 from reconbench.methods.reconmost.diffusion import linear_schedule, training_loss
 from reconbench.methods.registry import make_method

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from reconbench.benchmark.cli import main
 from reconbench.benchmark.suite import load_suite
+from reconbench.cli import main
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 

@@ -9,9 +9,10 @@ import pytest
 import torch
 
 from reconbench.benchmark.scores import Distribution, probabilistic_score
+from reconbench.datasets.build import make_source
 from reconbench.datasets.grid import Grid, regular_axes
 from reconbench.datasets.masks import MaskSpec
-from reconbench.datasets.source import DatasetSource, make_source
+from reconbench.datasets.source import DatasetSource
 from reconbench.errors import InputError
 from reconbench.methods import make_method
 from reconbench.methods.reconmost import checkpoint

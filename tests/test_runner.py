@@ -12,7 +12,7 @@ from reconbench.benchmark.runner import run_suite
 from reconbench.benchmark.samples import sample_indices
 from reconbench.benchmark.store import COLUMNS, ResultsStore
 from reconbench.benchmark.suite import parse_suite
-from reconbench.datasets.source import make_source
+from reconbench.datasets.build import make_source
 from reconbench.errors import ReconbenchError
 from reconbench.methods.base import Method
 from reconbench.methods.registry import register_method

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from reconbench.datasets import synthetic
+from reconbench.datasets.build import make_source
 from reconbench.datasets.grid import DEFAULT_DEPTHS, FIELD_DIMS
 from reconbench.datasets.landmask import cache_dir, surface_ocean
-from reconbench.datasets.source import make_source
 from reconbench.datasets.synthetic import SyntheticOcean
 
 PARAMS = dict(resolution=4, train_years=3, val_years=1, test_years=1)

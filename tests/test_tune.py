@@ -8,7 +8,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from reconbench.benchmark.cli import main
 from reconbench.benchmark.runner import run_metadata
 from reconbench.benchmark.samples import sample_indices
 from reconbench.benchmark.store import ResultsStore
@@ -20,6 +19,7 @@ from reconbench.benchmark.tune import (
     tune_suite,
     tuned_suite_text,
 )
+from reconbench.cli import main
 from reconbench.datasets.masks import MaskSpec
 from reconbench.datasets.source import register_source
 from reconbench.datasets.synthetic import SyntheticOcean

@@ -8,8 +8,8 @@ import scoringrules
 
 from reconbench.benchmark.runner import run_suite, sample_indices
 from reconbench.benchmark.suite import parse_suite
+from reconbench.datasets.build import make_source
 from reconbench.datasets.masks import MaskSpec
-from reconbench.datasets.source import make_source
 from reconbench.errors import ReconbenchError
 from reconbench.methods.climatology import Climatology
 from reconbench.methods.registry import make_method, register_method

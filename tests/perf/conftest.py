@@ -16,9 +16,10 @@ import pytest
 import xarray as xr
 
 from reconbench.benchmark.runner import observe
+from reconbench.datasets.build import make_source
 from reconbench.datasets.grid import Grid
 from reconbench.datasets.masks import MaskSpec
-from reconbench.datasets.source import DatasetSource, make_source
+from reconbench.datasets.source import DatasetSource
 
 MISSING_RATE = 0.925
 SAMPLES = 4

@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 
 from reconbench.benchmark.runner import PeakMemory, observe
+from reconbench.datasets.build import make_source
 from reconbench.datasets.grid import EN4_DEPTHS
 from reconbench.datasets.masks import MaskSpec
-from reconbench.datasets.source import make_source
 from reconbench.methods import make_method
 
 SOURCES = {

@@ -14,8 +14,8 @@ import pytest
 import torch
 
 from reconbench.benchmark.runner import observe
+from reconbench.datasets.build import make_source
 from reconbench.datasets.masks import MaskSpec
-from reconbench.datasets.source import make_source
 from reconbench.methods import make_method
 from reconbench.methods.reconmost.diffusion import linear_schedule
 from reconbench.methods.reconmost.sampling import mean_shift_step
