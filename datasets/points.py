@@ -212,11 +212,11 @@ def read_argo(path: str | Path, qc_flags=DEFAULT_QC_FLAGS,
     ``qc_flags`` are the accepted QC flags (integers 0-9). See the
     module docstring for the rules; returns the points kept and what was dropped.
     """
-    from reconbench.datasets.netcdf import open_netcdf
+    from reconbench.datasets.cf import open_file
 
     path = Path(path)
     flags = _qc_flag_bytes(qc_flags)
-    ds = open_netcdf(path)
+    ds = xr.decode_cf(open_file(path))  # JULD decoded with the file's own units
     try:
         missing = [v for v in ARGO_REQUIRED if v not in ds.variables]
         if missing:

@@ -43,6 +43,7 @@ def test_reconstruct_bad_csv_is_one_line_and_writes_nothing(tmp_path, capsys):
                          dims=("time", "depth", "lat", "lon"),
                          coords={"time": times, "depth": [5.0], "lat": lat, "lon": lon},
                          name="thetao", attrs={"units": "degC"})
+    train["depth"].attrs["units"] = "m"
     train.to_netcdf(tmp_path / "train.nc")
     pd.DataFrame({"time": ["2001-01-01"], "lat": [0.0], "lon": [0.0], "depth": [5.0]}
                  ).to_csv(tmp_path / "obs.csv", index=False)
@@ -109,6 +110,7 @@ def test_reconstruct_writes_the_variance_of_a_method_that_gives_one(tmp_path, mo
                          dims=("time", "depth", "lat", "lon"),
                          coords={"time": times, "depth": [5.0], "lat": lat, "lon": lon},
                          name="thetao", attrs={"units": "degC"})
+    train["depth"].attrs["units"] = "m"
     train.to_netcdf(tmp_path / "train.nc")
     pd.DataFrame({"time": ["2001-01-01"], "lat": [0.0], "lon": [0.0], "depth": [5.0],
                   "value": [20.0]}).to_csv(tmp_path / "obs.csv", index=False)
