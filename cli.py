@@ -226,7 +226,7 @@ def cmd_reconstruct(args) -> None:
     def as_file(field):
         """A field in the dims of the observations' file."""
         out = field.squeeze("depth", drop=True) if "depth" not in file_dims else field
-        return out.transpose(*file_dims)
+        return out.transpose(..., *file_dims)
 
     def write(tmp):
         if not extra:

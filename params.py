@@ -33,7 +33,8 @@ def did_you_mean(name: str, known) -> str:
 
 def accepted_params(cls: type) -> list[str]:
     """The keyword parameters of ``cls.__init__``, in order."""
-    return [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+    return [p.name for p in inspect.signature(cls.__init__).parameters.values()
+            if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
 
 
 def param_hints(cls: type) -> dict[str, object]:

@@ -90,10 +90,10 @@ def test_crps_rows_equal_scoringrules_on_the_same_points(rows):
     source = make_source("synthetic", resolution=10.0, train_years=4, val_years=1,
                          test_years=1)
     test = source.split("test")
-    truth = test.isel(time=sample_indices(test.sizes["time"], 3)).values
+    truth = test.isel(time=sample_indices(test["time"].values, 3)).values
     method = make_method("climatology-gauss").fit(source.split("train"), source.grid)
     guidance = MaskSpec("random", 0.5, 0).build(source.grid, 3)
-    months = test["time"].dt.month.values[sample_indices(test.sizes["time"], 3)]
+    months = test["time"].dt.month.values[sample_indices(test["time"].values, 3)]
     mean = method.climatology_[months - 1]
     crps = scoringrules.crps_normal(truth, mean, np.sqrt(method.variance_[months - 1]))
     points = source.grid.ocean[None] & ~guidance
