@@ -146,17 +146,24 @@ def entry(stats_frame: pd.DataFrame, key: tuple) -> Entry:
 
 def headline_tables(rows: pd.DataFrame, methods: list[str]) -> list[Table]:
     """Masked MSE on evaluation points, methods x missing rates, per dataset and mask kind."""
-    summary = stats.over_samples(rows, "mse", "evaluation")
+    return rate_tables(stats.over_samples(rows, "mse", "evaluation"), methods, "headline",
+                       lambda dataset, kind, block: (
+                           f"Masked MSE (°C²) on evaluation points (the held-out ocean cells), "
+                           f"all levels pooled. Dataset {dataset}, {kind} masks; mean ± sd over "
+                           f"{_samples(block['n'])}; bold: lowest in each column."))
+
+
+def rate_tables(summary: pd.DataFrame, methods: list[str], name: str, title) -> list[Table]:
+    """One table of methods x missing rates per dataset and mask kind of ``summary`` (mean,
+    std, n by :data:`stats.KEYS`); ``title(dataset, kind, block)`` writes each title."""
     tables = []
     for dataset, kind, block in stats.by_dataset_kind(summary):
         rates = sorted(set(block.index.get_level_values("missing_rate")))
         present = [m for m in methods if m in block.index.get_level_values("method")]
-        title = (f"Masked MSE (°C²) on evaluation points (the held-out ocean cells), all levels "
-                 f"pooled. Dataset {dataset}, {kind} masks; mean ± sd over "
-                 f"{_samples(block['n'])}; bold: lowest in each column.")
         section = [((m,), [entry(block, (m, r)) for r in rates]) for m in present]
-        tables.append(Table(f"headline-{slug(dataset)}-{slug(kind)}", title, ("method",),
-                            tuple(rate_label(r) for r in rates), [section]).mark_best())
+        tables.append(Table(f"{name}-{slug(dataset)}-{slug(kind)}", title(dataset, kind, block),
+                            ("method",), tuple(rate_label(r) for r in rates),
+                            [section]).mark_best())
     return tables
 
 
@@ -257,18 +264,11 @@ def spectral_tables(rows: pd.DataFrame, methods: list[str]) -> list[Table]:
     sel = rows[(rows["point_set"] == "spectral") & (rows["metric"] == "effective_resolution_km")
                & rows["depth"].isna()]
     summary = sel.groupby(stats.KEYS)["value"].agg(mean="mean", std="std", n="count")
-    tables = []
-    for dataset, kind, block in stats.by_dataset_kind(summary):
-        rates = sorted(set(block.index.get_level_values("missing_rate")))
-        present = [m for m in methods if m in block.index.get_level_values("method")]
-        title = (f"Effective resolution (km): the zonal wavelength where the PSD score 1 − "
-                 f"PSD(error) / PSD(truth) falls to 0.5, spectra along ocean segments of "
-                 f"every level and sample pooled. Dataset {dataset}, {kind} masks; mean ± sd "
-                 f"over mask seeds; – where no scale is resolved; bold: finest.")
-        section = [((m,), [entry(block, (m, r)) for r in rates]) for m in present]
-        tables.append(Table(f"spectral-{slug(dataset)}-{slug(kind)}", title, ("method",),
-                            tuple(rate_label(r) for r in rates), [section]).mark_best())
-    return tables
+    return rate_tables(summary, methods, "spectral", lambda dataset, kind, block: (
+        f"Effective resolution (km): the zonal wavelength where the PSD score 1 − "
+        f"PSD(error) / PSD(truth) falls to 0.5, spectra along ocean segments of "
+        f"every level and sample pooled. Dataset {dataset}, {kind} masks; mean ± sd "
+        f"over mask seeds; – where no scale is resolved; bold: finest."))
 
 
 # -- renderings ------------------------------------------------------------------------------
