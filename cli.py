@@ -197,7 +197,8 @@ def cmd_reconstruct(args) -> None:
         table = read_points(args.points)
         gridded = superobs(table, grid)
         print(f"guidance: {gridded.report()}")
-        obs = gridded.field().rename(args.variable)
+        obs = gridded.field().rename(args.variable).assign_attrs(  # the training's CF name
+            standard_name=train.attrs["standard_name"])
         file_dims = obs.dims
     else:
         obs, file_dims = read_observations(args.obs, args.variable, args.units, grid)
@@ -210,7 +211,8 @@ def cmd_reconstruct(args) -> None:
     recon = distribution["mean"]
     check_reconstruction(recon, obs, grid, args.method)
     recon = recon.where(grid.ocean).rename(args.variable)
-    recon.attrs.update(units="degC", reconstruction_method=args.method,
+    recon.attrs.update(units="degC", standard_name=obs.attrs["standard_name"],
+                       reconstruction_method=args.method,
                        reconstruction_params=str(method.get_params()))
     extra = {}
     if "variance" in distribution:

@@ -177,6 +177,9 @@ class Layout:
     variable's dims in the file's order. °C = ``scale`` × value + ``offset``;
     ``source_units`` are the file's own units (``"none"`` when it declares
     none), ``units_override`` the units the user said to read instead.
+    ``standard_name`` is the variable's own CF standard name; without one,
+    ``sea_surface_temperature`` for a field without depth, else
+    ``sea_water_temperature`` (potential or in situ is not known).
     """
 
     path: Path
@@ -195,6 +198,7 @@ class Layout:
     offset: float
     source_units: str
     units_override: str | None = None
+    standard_name: str = "sea_water_temperature"
 
     @property
     def what(self) -> str:
@@ -270,7 +274,10 @@ def _layout(ds: xr.Dataset, path: Path, variable: str | None, units: str | None)
                   shape2d=lat2.shape, curvilinear=curvilinear, depth=depth, depth_flip=flip,
                   times=times, climatological=climatological, scale=scale, offset=offset,
                   source_units=str(file_units) if file_units is not None else "none",
-                  units_override=units)
+                  units_override=units,
+                  standard_name=str(da.attrs.get("standard_name") or (
+                      "sea_surface_temperature" if depth_dim is None
+                      else "sea_water_temperature")))
 
 
 def _horizontal(ds: xr.Dataset, da: xr.DataArray, key: str, what: str) -> str:
@@ -951,7 +958,8 @@ class CFSource(DatasetSource):
                                  f"{describe_times(files.times)}); set {which}_years, "
                                  f"{which}_months, {which}_dates or split_fractions")
             field = self.grid.field(files.read(selection), files.times[selection],
-                                    name=self.layout.variable)
+                                    name=self.layout.variable,
+                                    standard_name=self.layout.standard_name)
             field.attrs.update(source_units=self.layout.source_units,
                                climatological=int(self.layout.climatological))
             self._cache[which] = field

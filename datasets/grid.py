@@ -142,8 +142,12 @@ class Grid:
                                       "axis": "X"}),
         }
 
-    def field(self, values: np.ndarray, time, name: str = "thetao") -> xr.DataArray:
-        """Wrap a (time, depth, lat, lon) array in °C as a field; NaN is set off the ocean."""
+    def field(self, values: np.ndarray, time, name: str = "thetao",
+              standard_name: str = "sea_water_potential_temperature") -> xr.DataArray:
+        """Wrap a (time, depth, lat, lon) array in °C as a field; NaN is set off the ocean.
+
+        ``standard_name`` is the CF standard name the field carries (a CF source passes
+        its file's own, see :attr:`reconbench.datasets.cf.Layout.standard_name`)."""
         values = np.array(values, dtype=np.float32)
         expected = (np.asarray(time).size, *self.shape)
         if values.shape != expected:
@@ -152,7 +156,7 @@ class Grid:
         values[:, ~self.ocean] = np.nan
         return xr.DataArray(
             values, dims=FIELD_DIMS, coords=self.coords(time), name=name,
-            attrs={"standard_name": "sea_water_potential_temperature", "units": "degC",
+            attrs={"standard_name": standard_name, "units": "degC",
                    "long_name": "sea water temperature"},
         )
 

@@ -32,7 +32,8 @@ def read_training(path: str | Path, variable: str | None, units: str | None = No
     files = GriddedFiles(layouts, lat, lon, depth, 0.5)
     grid = Grid(lat, lon, depth, files.ocean, name=Path(path).stem)
     values = files.read(np.ones(files.times.size, bool))
-    return grid.field(values, files.times, name=layouts[0].variable), grid
+    return grid.field(values, files.times, name=layouts[0].variable,
+                      standard_name=layouts[0].standard_name), grid
 
 
 def read_observations(path: str | Path, variable: str | None, units: str | None, grid: Grid
@@ -50,7 +51,7 @@ def read_observations(path: str | Path, variable: str | None, units: str | None,
                          f"{grid.shape} (or other coordinate values); expected the same grid")
     files = GriddedFiles([layout], lat, lon, depth, 0.5, ocean=grid.ocean)
     obs = grid.field(files.read(np.ones(files.times.size, bool)), files.times,
-                     name=layout.variable)
+                     name=layout.variable, standard_name=layout.standard_name)
     names = dict(zip(layout.dims, FIELD_DIMS, strict=True))
     file_dims = tuple(names[d] for d in layout.file_dims)
     return obs, file_dims if "time" in file_dims else ("time", *file_dims)

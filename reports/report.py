@@ -140,9 +140,10 @@ def build_report(store: ResultsStore, rates: list[float] | None = None,
                                f"against the missing rate ({title}); bars: ± 1 sd over samples.",
                                figures.error_vs_rate(block, styles, title)))
         depth_block = by_depth.xs((dataset, kind), level=["dataset", "mask_kind"])
-        depth_plots.append(Plot(f"error-vs-depth-{stem}", f"Masked MSE on evaluation points per "
-                                f"level ({title}); shading: ± 1 sd over samples.",
-                                figures.error_vs_depth(depth_block, rates, styles, title)))
+        if depth_block.index.get_level_values("depth").nunique() > 1:  # no profile of one level
+            depth_plots.append(Plot(f"error-vs-depth-{stem}", f"Masked MSE on evaluation points "
+                                    f"per level ({title}); shading: ± 1 sd over samples.",
+                                    figures.error_vs_depth(depth_block, rates, styles, title)))
         rate = stats.headline_rate(block.index.get_level_values("missing_rate"))
         monthly = figures.error_by_month(
             rows[(rows["dataset"] == dataset) & (rows["mask_kind"] == kind)], rate, styles, title)
