@@ -91,3 +91,50 @@ def test_dry_run_lists_cells_and_counts_the_done_ones(tmp_path):
     suite.write_text(tiny_suite(["climatology"], [0.5, 0.9]))  # another config
     assert_user_error(cli("run", suite, "--results", tmp_path / "r", "--dry-run"),
                       "rows of two configs are never mixed")
+
+
+@register_method("breakable-sparse")
+class BreakableSparse(Climatology):
+    """Climatology that raises on sparse guidance (under 30 % of the ocean observed) while
+    ``BROKEN["now"]`` is set: in a run of rates 0.5 and 0.9, the 0.5 cell lands first."""
+
+    def fit(self, train, grid):
+        super().fit(train, grid)
+        self.ocean_cells = int(grid.ocean.sum())
+
+    def reconstruct(self, obs):
+        observed = float(obs.notnull().sum()) / (self.ocean_cells * obs.sizes["time"])
+        if BROKEN["now"] and observed < 0.3:
+            raise RuntimeError("broken on purpose")
+        return super().reconstruct(obs)
+
+
+def test_run_records_are_appended_and_a_run_failing_after_a_cell_changes_nothing_written(
+        tmp_path):
+    sparse = parse_suite(tiny_suite(["climatology", "breakable-sparse"], [0.5, 0.9]))
+    store = run_suite(sparse, tmp_path / "s", progress=False)
+    first = store.metadata()["runs"]
+    assert len(first) == 1
+    rows = store.rows()
+    keys = rows.loc[rows["method"] == "breakable-sparse"].groupby("missing_rate")["cell"].first()
+    for key in keys:  # both cells of the breakable method are run again
+        (store.cells_dir / f"{key}.parquet").unlink()
+    before = snapshot(store.root)
+    BROKEN["now"] = True
+    try:
+        with pytest.raises(ReconbenchError, match="broken on purpose"):
+            run_suite(sparse, store.root, progress=False)
+    finally:
+        BROKEN["now"] = False
+    after = snapshot(store.root)
+    landed = store.cells_dir.relative_to(store.root) / f"{keys[0.5]}.parquet"
+    # every file written before is as it was, but metadata.json, which gained one record
+    assert {p: b for p, b in before.items() if p.name != "metadata.json"} == {
+        p: b for p, b in after.items() if p in before and p.name != "metadata.json"}
+    assert landed in after and set(after) - set(before) <= {
+        landed, landed.parent.parent / "fields" / f"{keys[0.5]}.nc"}
+    runs = store.metadata()["runs"]
+    assert runs[:1] == first and len(runs) == 2  # the landed cell's run, appended
+    run_suite(sparse, store.root, progress=False)  # the same config again: a third record
+    assert store.metadata()["runs"][:2] == runs and len(store.metadata()["runs"]) == 3
+
