@@ -32,8 +32,10 @@ def test_exact_at_observed_points_without_nugget():
     assert np.isfinite(out).all()
 
 
-def test_agrees_with_pykrige_called_directly():
-    rng = np.random.default_rng(1)
+def spherical_case(seed):
+    """Our tiled kriging with a fixed spherical variogram on ~10 % of one level, the
+    observations, and PyKrige's global ordinary kriging of all points: (mean, ss)."""
+    rng = np.random.default_rng(seed)
     grid = surface_grid()
     train = series(grid, np.zeros((12, *grid.shape)))
     params = {"psill": 0.8, "range": 30.0, "nugget": 0.05}
@@ -45,7 +47,11 @@ def test_agrees_with_pykrige_called_directly():
     ok = OrdinaryKriging(lon2[seen[0, 0]], lat2[seen[0, 0]], truth[0, 0][seen[0, 0]],
                          variogram_model="spherical", variogram_parameters=params,
                          coordinates_type="geographic")
-    direct, _ = ok.execute("points", lon2.ravel(), lat2.ravel())  # all points, no window
+    return kriging, obs, ok.execute("points", lon2.ravel(), lat2.ravel())  # no window
+
+
+def test_agrees_with_pykrige_called_directly():
+    kriging, obs, (direct, _) = spherical_case(1)
     # every tile's window holds all ~65 observations: the tiles reproduce the global system
     out = kriging.reconstruct(obs).values[0, 0]
     np.testing.assert_allclose(out.ravel(), np.asarray(direct), atol=1e-5)
@@ -193,19 +199,7 @@ def test_subsampled_fits_count_each_fit_and_each_reconstruction():
 
 
 def test_variance_is_pykriges_ss():
-    rng = np.random.default_rng(8)
-    grid = surface_grid()
-    train = series(grid, np.zeros((12, *grid.shape)))
-    params = {"psill": 0.8, "range": 30.0, "nugget": 0.05}
-    kriging = make_method("kriging", variogram_model="spherical", variogram_parameters=params,
-                          n_closest_points=1000, tile=5).fit(train, grid)
-    truth = gaussian_draws(grid, 1, 1500.0, 1.0, rng)
-    seen, obs = sparse_obs(grid, rng, 0.1, truth)
-    lat2, lon2 = np.meshgrid(grid.lat, grid.lon, indexing="ij")
-    ok = OrdinaryKriging(lon2[seen[0, 0]], lat2[seen[0, 0]], truth[0, 0][seen[0, 0]],
-                         variogram_model="spherical", variogram_parameters=params,
-                         coordinates_type="geographic")
-    _, ss = ok.execute("points", lon2.ravel(), lat2.ravel())
+    kriging, obs, (_, ss) = spherical_case(8)
     out = kriging.reconstruct_distribution(obs)
     assert kriging.uncertainty == "variance"
     np.testing.assert_allclose(out["variance"].values[0, 0].ravel(), np.asarray(ss), atol=1e-5)

@@ -3,30 +3,17 @@
 import xarray as xr
 from cf_files import write
 from cli_process import cli
+from test_real_files import snapshot_suite
 
 from reconbench.benchmark.runner import run_suite
 from reconbench.benchmark.suite import parse_suite
 from reconbench.datasets.cf import CFSource
 
 
-def suite(path, extra=""):
-    return f"""
-name = "names"
-samples = 1
-missing_rates = [0.5]
-[[datasets]]
-name = "netcdf"
-paths = "{path}"
-{extra}
-[[methods]]
-name = "nearest"
-"""
-
-
 def test_cobe_sst2_truth_is_sea_surface_temperature(shared_data, tmp_path):
     path = shared_data / "cobe_sst2" / "year1950.nc"  # its sst has no standard_name
-    store = run_suite(parse_suite(suite(path, 'variable = "sst"\ngrid = 10\ntest_years = 1950')),
-                      tmp_path / "res", progress=False)
+    text = snapshot_suite(path, "nearest", 'variable = "sst"\ngrid = 10\ntest_years = 1950')
+    store = run_suite(parse_suite(text), tmp_path / "res", progress=False)
     (label,) = store.metadata()["grids"]
     assert store.truth(label).attrs["standard_name"] == "sea_surface_temperature"
 
@@ -36,8 +23,8 @@ def test_a_files_own_standard_name_passes_through(tmp_path):
                  months=[0, 1])
     source = CFSource(str(path), test_years=2000)
     assert source.split("test").attrs["standard_name"] == "sea_water_conservative_temperature"
-    store = run_suite(parse_suite(suite(path, "test_years = 2000")), tmp_path / "res",
-                      progress=False)
+    store = run_suite(parse_suite(snapshot_suite(path, "nearest", "test_years = 2000")),
+                      tmp_path / "res", progress=False)
     assert store.truth("netcdf").attrs["standard_name"] == "sea_water_conservative_temperature"
     obs = xr.open_dataset(path).load()
     obs["thetao"][:, :, ::2] = float("nan")
