@@ -1,0 +1,293 @@
+"""The rest of the bad-input matrix (docs/reliability.md): every refusal not pinned
+elsewhere, one case each, asserting its one-line message. ``CASES`` call the library
+as a suite or the command line would; ``CLI_CASES`` run ``python -m reconbench``."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import xarray as xr
+from cf_files import write
+from cli_process import assert_user_error, cli
+from test_oi import series, surface_grid
+from tiny_suite import tiny_suite
+
+from reconbench.benchmark import ose
+from reconbench.benchmark.store import ResultsStore, atomic_write
+from reconbench.benchmark.suite import parse_suite
+from reconbench.benchmark.tune import TuneConfig
+from reconbench.datasets import cf, observed, points, regrid
+from reconbench.datasets.build import make_source
+from reconbench.datasets.cmip6 import run_key
+from reconbench.datasets.grid import Grid, regular_axes
+from reconbench.errors import InputError
+from reconbench.methods import make_method
+from reconbench.methods.covariance import correlation
+from reconbench.methods.dineof import laplacian_filter
+from reconbench.methods.reconmost import checkpoint
+from reconbench.methods.reconmost.sampling import guided_sample
+from reconbench.methods.reconmost.train import preset
+from reconbench.reports.report import write_report
+
+TINY = tiny_suite(["climatology"], [0.5])
+
+
+def suite_with(old: str, new: str) -> str:
+    assert old in TINY
+    return TINY.replace(old, new, 1)
+
+
+def fitted(name: str, **params):
+    grid = surface_grid()
+    return make_method(name, **params).fit(series(grid, np.zeros((12, *grid.shape))), grid)
+
+
+def grid_of(lat=(0.0, 10.0), lon=(0.0, 10.0), depth=(5.0,)) -> Grid:
+    return Grid(np.array(lat), np.array(lon), np.array(depth),
+                np.ones((len(depth), len(lat), len(lon)), bool))
+
+
+def csv(tmp, text: str, name: str = "obs.csv"):
+    (tmp / name).write_text(text)
+    return tmp / name
+
+
+ROWS = "time,lat,lon,depth,value,platform,profile\n"
+
+
+def cf_file(tmp, change, name: str = "f.nc"):
+    """A valid CF file (cf_files.write) with ``change(ds)`` applied, written as stored."""
+    path = write(tmp / "clean.nc")
+    with xr.open_dataset(path, decode_times=False, mask_and_scale=False) as ds:
+        ds = change(ds.load())
+    ds.to_netcdf(tmp / name)
+    return tmp / name
+
+
+def with_attrs(ds, name, **attrs):
+    ds[name].attrs.update(attrs)
+    return ds
+
+
+def with_values(ds, name, index, value):
+    ds[name].values[index] = value
+    return ds
+
+
+def nc(tmp, name: str, **variables):
+    xr.Dataset({k: ("x", np.zeros(2)) for k in variables}).to_netcdf(tmp / name)
+    return tmp / name
+
+
+def torch_file(tmp, obj, name: str = "prior.pt"):
+    torch.save(obj, tmp / name)
+    return tmp / name
+
+
+# (id, call(tmp_path), a fragment of the one-line message)
+CASES = [
+    # -- suites -----------------------------------------------------------------------
+    ("suite unknown key", lambda t: parse_suite("colour = 1\n" + TINY),
+     "unknown key(s) colour; expected keys:"),
+    ("suite seeds not integers", lambda t: parse_suite(suite_with('samples = 2', 'samples = 2\n'
+                                                                  'seeds = [1.5]')),
+     "seeds must be integers, got [1.5]"),
+    ("suite mask_params without its kind", lambda t: parse_suite(
+        TINY + "[mask_params.profiles]\nmax_depth = 100\n"),
+     "mask_params must hold one [mask_params.KIND] table per kind listed in mask_kinds"),
+    ("suite tune not a table", lambda t: parse_suite(suite_with('samples = 2', 'samples = 2\n'
+                                                                'tune = 3')),
+     "tune must be a [tune] table, got 3"),
+    ("suite datasets not tables", lambda t: parse_suite(
+        'name = "x"\nmissing_rates = [0.5]\ndatasets = 3\n[[methods]]\nname = "nearest"\n'),
+     "datasets must be one or more [[datasets]] tables"),
+    ("suite table without name", lambda t: parse_suite(suite_with('name = "synthetic"',
+                                                                  'label = "x"')),
+     "every [[datasets]] table needs a 'name'"),
+    ("suite missing rate wrapped", lambda t: parse_suite(suite_with("[0.5]", "[1.5]")),
+     "suite: missing rate must be in [0, 1) (a fraction of ocean cells"),
+    ("suite dataset parameter wrapped", lambda t: parse_suite(suite_with(
+        "resolution = 10.0", "resolution = 10.0\ncolour = 1")),
+     "unknown parameter(s) colour for dataset 'synthetic'; accepted:"),
+    ("tune without budget", lambda t: TuneConfig(trials=None).check(parse_suite(TINY)),
+     "a budget is needed: trials or seconds"),
+    # -- observation-system experiments -------------------------------------------------
+    ("ose observations not a table", lambda t: ose.parse_observations(3, "s.toml"),
+     "[observations] must be a table with 'paths'"),
+    ("ose observations unknown key", lambda t: ose.parse_observations(
+        {"paths": "a.nc", "colour": 1}, "s.toml"), "unknown key(s) colour in [observations]"),
+    ("ose observations format", lambda t: ose.parse_observations(
+        {"paths": "a.nc", "format": "xml"}, "s.toml"),
+     "[observations] format must be 'auto', 'argo' or 'table', got 'xml'"),
+    ("ose withheld fraction in suite", lambda t: ose.check_modes(["profiles"], [0.0], "s.toml"),
+     "missing_rates are fractions withheld, in (0, 1); got 0.0"),
+    ("ose withheld fraction", lambda t: ose.Withholding("profile", 1.0),
+     "the fraction withheld must be in (0, 1), got 1.0"),
+    ("ose nothing kept in the ocean", lambda t: ose.prepare(
+        points.read_table(csv(t, ROWS + "2000-01-15,45,100,5,10,a,1\n2000-01-15,45,110,5,10,b,2\n"
+                                        )), grid_of(),
+        ose.Withholding("profile", 0.5), 1),
+     "no observation kept after withholding (profile, 0.5) lies in the ocean of grid"),
+    ("ose no month to score", lambda t: ose.prepare(
+        points.read_table(csv(t, ROWS + "2000-01-15,0,0,5,10,a,1\n2000-01-15,0,10,5,11,b,2\n"
+                                        "2000-01-15,10,0,5,12,c,3\n")),
+        grid_of(depth=(5.0, 50.0)), ose.Withholding("profile", 0.5), 1),
+     "no month has both withheld points in the grid's depth range"),
+    ("ose too few months", lambda t: ose.prepare(
+        points.read_table(csv(t, ROWS + "".join(
+            f"2000-01-15,{la},{lo},5,{i},p{i},{i}\n" for i, (la, lo) in enumerate(
+                [(0, 0), (0, 10), (10, 0), (10, 10)] * 3)))),
+        grid_of(), ose.Withholding("profile", 0.5), 5),
+     "samples but only 1 months can be scored after withholding by profile"),
+    # -- results store ---------------------------------------------------------------------
+    ("store folder under a file", lambda t: atomic_write(
+        csv(t, "x") / "sub" / "f.txt", lambda tmp: tmp.write_text("x")),
+     "cannot write results to"),
+    ("store metadata not JSON", lambda t: ResultsStore(
+        csv(t, "{", "metadata.json").parent).metadata(), "metadata.json' is not valid JSON"),
+    ("store lock under a file", lambda t: ResultsStore(csv(t, "x") / "store").lock().__enter__(),
+     "cannot write results to"),
+    ("report output is a file", lambda t: write_report(None, csv(t, "x", "report")),
+     "is a file; give a folder"),
+    # -- gridded files ------------------------------------------------------------------------
+    ("paths empty", lambda t: cf.resolve_paths([]),
+     "dataset parameter paths is empty; expected a file, a glob or a list"),
+    ("time with missing values", lambda t: cf.CFSource(str(cf_file(
+        t, lambda ds: ds.assign_coords(time=("time", np.where(
+            np.arange(ds.time.size) == 3, np.nan, ds.time.values), ds.time.attrs))))),
+     "has missing or infinite values; expected a time stamp for every step"),
+    ("depth not monotonic", lambda t: cf.CFSource(str(cf_file(
+        t, lambda ds: ds.assign_coords(depth=("depth", [5.0, 500.0, 200.0], ds.depth.attrs))))),
+     "is not monotonic or not below the surface"),
+    ("value outside the sea-water range", lambda t: cf.CFSource(str(cf_file(
+        t, lambda ds: with_values(ds, "thetao", (2, 0, 3, 4), 120.0)))),
+     "°C at 2000-03, depth 5 m, lat -55, lon 45; sea-water temperatures lie within"),
+    ("years not a pair", lambda t: cf.year_range([2000, 2001, 2002], "train_years"),
+     "dataset parameter train_years must be a year or [first, last] years"),
+    ("months out of range", lambda t: cf.month_list([0, 13], "test_months"),
+     "dataset parameter test_months must be a list of months 1-12"),
+    ("dates not dates", lambda t: cf.date_range(["soon", "later"], "test_dates"),
+     "must be [first, last] dates such as ['2000-01-01', '2000-01-07']"),
+    ("dates reversed", lambda t: cf.date_range(["2000-02-01", "2000-01-01"], "test_dates"),
+     "dataset parameter test_dates must have its first date before its last"),
+    ("files overlap in time", lambda t: cf.CFSource(
+        [str(write(t / "a.nc", months=[0, 1, 2])), str(write(t / "b.nc", months=[2, 3]))]),
+     "the files of dataset 'netcdf' overlap in time"),
+    ("gappy not a bool", lambda t: cf.CFSource(str(write(t / "a.nc")), gappy="yes"),
+     "dataset parameter gappy must be true or false, got 'yes'"),
+    ("region reversed", lambda t: cf.CFSource(str(write(t / "a.nc")), lat_range=[10, -10]),
+     "dataset parameter lat_range must be [south, north] degrees with the first below"),
+    ("region wider than the globe", lambda t: cf.CFSource(str(write(t / "a.nc")),
+                                                          lon_range=[-300, 300]),
+     "dataset parameter lon_range spans more than 360 degrees"),
+    ("target grid not understood", lambda t: cf.CFSource(str(write(t / "a.nc")), grid="fine"),
+     "grid must be 'native', 'en4', a resolution in degrees or a Grid, got 'fine'"),
+    ("target depths not ascending", lambda t: cf.CFSource(str(write(t / "a.nc")),
+                                                          depths=[50, 10]),
+     "depths must be 'en4' or an ascending list of depths in metres"),
+    ("target depths below the source", lambda t: regrid.target_depths(
+        [5000.0], np.array([5.0, 50.0])), "no target level lies within the source's depth range"),
+    ("cmip6 file without model", lambda t: run_key(nc(t, "thetao_x.nc", thetao=1)),
+     "cannot tell its model and member; expected global attributes source_id"),
+    ("synthetic years", lambda t: make_source("synthetic", resolution=10.0, test_years=0),
+     "synthetic dataset parameter test_years must be >= 1, got 0"),
+    # -- grids ---------------------------------------------------------------------------------
+    ("resolution not dividing 180", lambda t: regular_axes(7.0),
+     "grid resolution must divide 180 degrees, got 7.0"),
+    ("grid latitude beyond the pole", lambda t: grid_of(lat=(80.0, 95.0)),
+     "grid lat must lie in [-90, 90] degrees north"),
+    ("grid depth above the surface", lambda t: grid_of(depth=(-5.0,)),
+     "grid depth must be in metres, positive down"),
+    ("field of another shape", lambda t: grid_of().check_field(
+        grid_of(lat=(0.0, 10.0, 20.0)).field(np.zeros((1, 1, 3, 2)), [np.datetime64(
+            "2000-01-15")])), "field has shape (1, 3, 2) per time step; the grid"),
+    ("field on other coordinates", lambda t: grid_of().check_field(
+        grid_of(lat=(0.0, 20.0)).field(np.zeros((1, 1, 2, 2)), [np.datetime64("2000-01-15")])),
+     "field lat coordinate differs from the grid's"),
+    # -- observations and masks --------------------------------------------------------------
+    ("argo index without columns", lambda t: observed.read_argo_index(
+        csv(t, "# comment\na,b\n1,2\n", "index.txt")), "is not an Argo profile index: no column"),
+    ("en4 file without variables", lambda t: observed.read_en4_profiles(nc(t, "en4.nc", x=1)),
+     "is not an EN4 profile file: no variable(s)"),
+    ("positions match", lambda t: observed.Positions(match="week"),
+     "positions mask parameter match must be 'month' or 'calendar_month', got 'week'"),
+    ("clouds scale", lambda t: observed.Clouds(scale_deg=0),
+     "clouds mask parameter scale_deg must be > 0, got 0"),
+    ("table lacks columns", lambda t: points.ObservationTable(pd.DataFrame({"lat": [1.0]})),
+     "observation table lacks column(s)"),
+    ("observation format", lambda t: points.read_observations("a.nc", format="xml"),
+     "observation format must be 'auto', 'argo' or 'table', got 'xml'"),
+    ("qc flags not numbers", lambda t: points.read_observations("a.nc", qc_flags=["good"]),
+     "qc_flags must be a list of Argo QC flags 0-9, got ['good']"),
+    ("argo file without variables", lambda t: points.read_argo(nc(t, "argo.nc", TEMP=1)),
+     "is not an Argo profile file: no variable(s)"),
+    ("column mapping to unknown names", lambda t: points.read_table(
+        csv(t, ROWS), columns={"temperature": "t"}),
+     "observation columns mapping names unknown schema column(s) ['temperature']"),
+    ("table without a column", lambda t: points.read_table(csv(t, "time,lat\n1,2\n")),
+     "has no column(s) 'lon', 'depth', 'value'"),
+    ("table with duplicated depths", lambda t: points.read_table(
+        csv(t, ROWS + "2000-01-15,0,0,5,10,a,1\n2000-01-15,0,0,5,11,a,1\n"),
+        on_bad_profile="error"), "1 profile(s) have duplicated depths"),
+    ("table with nothing usable", lambda t: points.read_table(
+        csv(t, ROWS + "2000-01-15,0,0,5,10,a,1\n2000-01-15,0,0,5,11,a,1\n")),
+     "obs.csv': no usable observation"),
+    # -- methods -----------------------------------------------------------------------------
+    ("covariance model", lambda t: correlation("cubic", np.zeros(2)),
+     "unknown covariance model 'cubic'; expected one of"),
+    ("dineof filter too strong for the spacing", lambda t: laplacian_filter(
+        np.array([0.0, 0.5, 1.0]), 0.4, 1),
+     "dineof filter_alpha must be at most half the square of the smallest time step"),
+    ("dineof filter out of range", lambda t: fitted("dineof", filter_alpha=0.9),
+     "dineof filter_alpha must be between 0 and 0.5 (months²), got 0.9"),
+    ("kriging fit_on", lambda t: fitted("kriging", fit_on="test"),
+     "kriging fit_on must be 'train' or 'obs', got 'test'"),
+    ("kriging 3-d fit on obs", lambda t: fitted("kriging", variant="ordinary3d", fit_on="obs"),
+     "kriging fit_on must be 'train' for variant 'ordinary3d', got 'obs'"),
+    ("kriging depth scale", lambda t: fitted("kriging", depth_scale=-1.0),
+     "kriging depth_scale must be None or a positive number (degrees per metre), got -1.0"),
+    ("reconmost members", lambda t: fitted("reconmost", members=0),
+     "members must be >= 1, got 0"),
+    ("reconmost strength", lambda t: guided_sample(None, None, torch.zeros(1), torch.zeros(1),
+                                                    strength=0.0),
+     "strength must be in (0, 1], got 0.0"),
+    ("checkpoint absent", lambda t: checkpoint.load_file(t / "none.pt"),
+     "ReconMOST checkpoint"),
+    ("checkpoint of another program", lambda t: checkpoint.load_file(
+        torch_file(t, {"weights": 1})), "is not a reconbench ReconMOST checkpoint"),
+    ("checkpoint of another version", lambda t: checkpoint.load_file(torch_file(
+        t, {"metadata": {"format": checkpoint.FORMAT, "format_version": -1}})),
+     "has format version -1; this reconbench reads version"),
+    ("training preset", lambda t: preset("huge"), "unknown preset 'huge'; known presets:"),
+]
+
+
+@pytest.mark.parametrize(("call", "fragment"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_refused_in_one_line(tmp_path, call, fragment):
+    with pytest.raises(InputError) as info:
+        call(tmp_path)
+    message = str(info.value)
+    assert fragment in message and "\n" not in message, message
+
+
+# (id, command-line arguments, a fragment of the one-line message)
+CLI_CASES = [
+    ("--param without =", ["reconstruct", "o.nc", "--train", "t.nc", "-m", "nearest",
+                           "-o", "r.nc", "--param", "window"], "--param expects KEY=VALUE, got 'window'"),
+    ("--rates not numbers", ["report", ".", "--rates", "half"],
+     "--rates expects numbers separated by commas, got 'half'"),
+    ("reconstruct without observations", ["reconstruct", "--train", "t.nc", "-m", "nearest",
+                                          "-o", "r.nc"],
+     "reconstruct needs either an observations NetCDF file (OBS) or point files (--points)"),
+    ("reconstruct without training", ["reconstruct", "o.nc", "-m", "nearest", "-o", "r.nc"],
+     "reconstruct needs exactly one of --train (a NetCDF file) and --train-dataset"),
+]
+
+
+@pytest.mark.parametrize(("args", "fragment"), [c[1:] for c in CLI_CASES],
+                         ids=[c[0] for c in CLI_CASES])
+def test_command_line_refuses_in_one_line(tmp_path, args, fragment):
+    before = sorted(tmp_path.iterdir())
+    assert_user_error(cli(*args, cwd=tmp_path), fragment)
+    assert sorted(tmp_path.iterdir()) == before  # nothing written
+
