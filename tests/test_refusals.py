@@ -273,7 +273,8 @@ def test_refused_in_one_line(tmp_path, call, fragment):
 # (id, command-line arguments, a fragment of the one-line message)
 CLI_CASES = [
     ("--param without =", ["reconstruct", "o.nc", "--train", "t.nc", "-m", "nearest",
-                           "-o", "r.nc", "--param", "window"], "--param expects KEY=VALUE, got 'window'"),
+                           "-o", "r.nc", "--param", "window"],
+     "--param expects KEY=VALUE, got 'window'"),
     ("--rates not numbers", ["report", ".", "--rates", "half"],
      "--rates expects numbers separated by commas, got 'half'"),
     ("reconstruct without observations", ["reconstruct", "--train", "t.nc", "-m", "nearest",
