@@ -2,6 +2,11 @@
 elsewhere, one case each, asserting its one-line message. ``CASES`` call the library
 as a suite or the command line would; ``CLI_CASES`` run ``python -m reconbench``."""
 
+import os
+import subprocess
+import sys
+
+import netCDF4
 import numpy as np
 import pandas as pd
 import pytest
@@ -10,6 +15,8 @@ import xarray as xr
 from cf_files import write
 from cli_process import assert_user_error, cli
 from test_oi import series, surface_grid
+from test_reconmost import TINY as PRIOR
+from test_reconmost import ToySource
 from tiny_suite import tiny_suite
 
 from reconbench.benchmark import ose
@@ -26,7 +33,7 @@ from reconbench.methods.covariance import correlation
 from reconbench.methods.dineof import laplacian_filter
 from reconbench.methods.reconmost import checkpoint
 from reconbench.methods.reconmost.sampling import guided_sample
-from reconbench.methods.reconmost.train import preset
+from reconbench.methods.reconmost.train import preset, train
 from reconbench.reports.report import write_report
 
 TINY = tiny_suite(["climatology"], [0.5])
@@ -172,7 +179,7 @@ CASES = [
      "dataset parameter test_dates must have its first date before its last"),
     ("files overlap in time", lambda t: cf.CFSource(
         [str(write(t / "a.nc", months=[0, 1, 2])), str(write(t / "b.nc", months=[2, 3]))]),
-     "the files of dataset 'netcdf' overlap in time"),
+     "the files of dataset 'netcdf' overlap in time (duplicated time steps)"),
     ("gappy not a bool", lambda t: cf.CFSource(str(write(t / "a.nc")), gappy="yes"),
      "dataset parameter gappy must be true or false, got 'yes'"),
     ("region reversed", lambda t: cf.CFSource(str(write(t / "a.nc")), lat_range=[10, -10]),
@@ -211,6 +218,10 @@ CASES = [
      "is not an EN4 profile file: no variable(s)"),
     ("positions match", lambda t: observed.Positions(match="week"),
      "positions mask parameter match must be 'month' or 'calendar_month', got 'week'"),
+    ("positions mask without times", lambda t: observed.Positions().month_profiles(None),
+     "the positions mask needs the time of each sample"),
+    ("positions mask without a grid", lambda t: observed.snap_to_ocean(None, None, None),
+     "the positions mask needs the grid of each sample"),
     ("clouds scale", lambda t: observed.Clouds(scale_deg=0),
      "clouds mask parameter scale_deg must be > 0, got 0"),
     ("table lacks columns", lambda t: points.ObservationTable(pd.DataFrame({"lat": [1.0]})),
@@ -259,6 +270,9 @@ CASES = [
         t, {"metadata": {"format": checkpoint.FORMAT, "format_version": -1}})),
      "has format version -1; this reconbench reads version"),
     ("training preset", lambda t: preset("huge"), "unknown preset 'huge'; known presets:"),
+    ("training resumed with other settings", lambda t: [
+        train(ToySource(months=24), PRIOR, t / "p.pt", steps=s, seed=s, progress=False,
+              resume=s > 1) for s in (1, 2)], "cannot resume from"),
 ]
 
 
@@ -292,3 +306,34 @@ def test_command_line_refuses_in_one_line(tmp_path, args, fragment):
     assert_user_error(cli(*args, cwd=tmp_path), fragment)
     assert sorted(tmp_path.iterdir()) == before  # nothing written
 
+
+
+def delayed_mode_without_adjusted(ds):
+    ds["DATA_MODE"][:] = np.full(ds["DATA_MODE"].shape, b"D")
+    ds.renameVariable("TEMP_ADJUSTED", "TEMP_ADJUSTED_LOST")
+
+
+@pytest.mark.parametrize(("change", "fragment"), [
+    (delayed_mode_without_adjusted, "profiles but the file has no TEMP_ADJUSTED"),
+    (lambda ds: ds["JULD"].setncattr("units", "fortnights"),
+     "JULD could not be decoded as times (units 'fortnights'); expected 'days since ...'"),
+], ids=["delayed mode without adjusted values", "undecodable JULD"])
+def test_spoilt_argo_file_is_refused_in_one_line(shared_data, tmp_path, change, fragment):
+    real = sorted((shared_data / "argo_profiles").glob("*_prof.nc"))[0]
+    spoilt = tmp_path / "argo_prof.nc"
+    spoilt.write_bytes(real.read_bytes())
+    with netCDF4.Dataset(spoilt, "r+") as ds:
+        change(ds)
+    with pytest.raises(InputError) as info:
+        points.read_argo(spoilt)
+    assert fragment in str(info.value) and "\n" not in str(info.value), str(info.value)
+
+
+def test_a_dask_worker_does_not_derive_a_land_mask(tmp_path):
+    script = ("import numpy as np; from reconbench.datasets import landmask; "
+              "landmask.forbid_derivation(); "
+              "landmask.surface_ocean(np.arange(-85.0, 90, 10), np.arange(5.0, 360, 10))")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         env={**os.environ, "RECONBENCH_CACHE": str(tmp_path)}, timeout=300)
+    assert "InputError: the land mask of a 18 x 36 grid is not in the cache" in out.stderr
+    assert "this process may not derive it" in out.stderr.strip().splitlines()[-1]
