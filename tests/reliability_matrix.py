@@ -139,15 +139,26 @@ def test_source(nodeid: str) -> str | None:
     return "\n".join(parts)
 
 
-def asserted(site: Site, source: str) -> bool:
-    """True when ``source`` holds :data:`WINDOW` characters in a row of a literal piece of
-    the site's message (a whole piece, if shorter); regex escapes are ignored."""
-    plain = re.sub(r"\s+", " ", source.replace("\\", ""))
+def windows(site: Site, sites: list[Site]) -> set[str]:
+    """The runs of :data:`WINDOW` characters (a whole piece, if shorter, of at least 4) of
+    the site's literal text that tell it apart: those no other site's message holds, or
+    all of them where every one is shared (a message that another one contains)."""
+    runs = set()
     for piece in site.pieces:
         size = min(len(piece), WINDOW)
-        if size >= 4 and any(piece[i:i + size] in plain for i in range(len(piece) - size + 1)):
-            return True
-    return False
+        runs |= {piece[i:i + size] for i in range(len(piece) - size + 1 if size >= 4 else 0)}
+    others = [s.pattern for s in sites if s.site != site.site]
+    own = {r for r in runs if not any(r in other for other in others)}
+    return own or runs
+
+
+def asserted(site: Site, source: str, sites: list[Site]) -> bool:
+    """True when ``source`` holds one of the site's :func:`windows` (regex escapes
+    ignored): the test asserts this message, not merely one like it. A site without
+    literal text (it passes on another error's message) needs only its test."""
+    plain = re.sub(r"\s+", " ", source.replace("\\", ""))
+    runs = windows(site, sites)
+    return not runs or any(window in plain for window in runs)  # none: another's message
 
 
 def table(sites: list[Site], rows: dict[str, tuple[str, str]]) -> str:

@@ -19,19 +19,22 @@ from test_reconmost import TINY as PRIOR
 from test_reconmost import ToySource
 from tiny_suite import tiny_suite
 
-from reconbench.benchmark import ose
+from reconbench.benchmark import ose, tune
+from reconbench.benchmark.runner import run_suite
 from reconbench.benchmark.store import ResultsStore, atomic_write
 from reconbench.benchmark.suite import parse_suite
 from reconbench.benchmark.tune import TuneConfig
 from reconbench.datasets import cf, observed, points, regrid
 from reconbench.datasets.build import make_source
-from reconbench.datasets.cmip6 import run_key
+from reconbench.datasets.cmip6 import CMIP6Source, run_key
 from reconbench.datasets.grid import Grid, regular_axes
 from reconbench.errors import InputError
 from reconbench.methods import make_method
 from reconbench.methods.covariance import correlation
 from reconbench.methods.dineof import laplacian_filter
 from reconbench.methods.reconmost import checkpoint
+from reconbench.methods.reconmost.diffusion import linear_schedule, respace
+from reconbench.methods.reconmost.normalise import Normaliser
 from reconbench.methods.reconmost.sampling import guided_sample
 from reconbench.methods.reconmost.train import preset, train
 from reconbench.reports.report import write_report
@@ -91,6 +94,38 @@ def torch_file(tmp, obj, name: str = "prior.pt"):
     return tmp / name
 
 
+MONTHS = np.datetime64("2000-01-15") + np.arange(12) * np.timedelta64(30, "D")
+
+
+def shortened_after_layout(path):
+    """The layout of a 24-month file, which then is rewritten with one month only."""
+    layout = cf.read_layout(write(path), None)
+    write(path, months=[0])
+    return layout
+
+
+def curvilinear(tmp):
+    """A small file on a 2-D (rotated-pole-like) latitude and longitude grid."""
+    y, x = np.meshgrid(np.arange(4.0), np.arange(5.0), indexing="ij")
+    coords = {"nav_lat": (("y", "x"), 10 + y + 0.1 * x, {"standard_name": "latitude",
+                                                         "units": "degrees_north"}),
+              "nav_lon": (("y", "x"), 20 + x + 0.1 * y, {"standard_name": "longitude",
+                                                         "units": "degrees_east"}),
+              "time": ("time", [15.0], {"units": "days since 2000-01-01"})}
+    xr.Dataset({"thetao": (("time", "y", "x"), np.full((1, 4, 5), 10.0),
+                           {"standard_name": "sea_water_potential_temperature",
+                            "units": "degC"})}, coords=coords).to_netcdf(tmp / "curv.nc")
+    return tmp / "curv.nc"
+
+
+def cmip6_run(tmp, model: str):
+    path = write(tmp / f"thetao_Omon_{model}.nc")
+    with netCDF4.Dataset(path, "r+") as ds:
+        ds.setncattr("source_id", model)
+        ds.setncattr("variant_label", "r1i1p1f1")
+    return path
+
+
 # (id, call(tmp_path), a fragment of the one-line message)
 CASES = [
     # -- suites -----------------------------------------------------------------------
@@ -115,7 +150,9 @@ CASES = [
      "suite: missing rate must be in [0, 1) (a fraction of ocean cells"),
     ("suite dataset parameter wrapped", lambda t: parse_suite(suite_with(
         "resolution = 10.0", "resolution = 10.0\ncolour = 1")),
-     "unknown parameter(s) colour for dataset 'synthetic'; accepted:"),
+     "suite: unknown parameter(s) colour for dataset 'synthetic'; accepted:"),
+    ("dataset parameter unknown", lambda t: make_source("synthetic", colour=1),
+     "; and for every dataset: gaps_cover"),
     ("tune without budget", lambda t: TuneConfig(trials=None).check(parse_suite(TINY)),
      "a budget is needed: trials or seconds"),
     # -- observation-system experiments -------------------------------------------------
@@ -146,6 +183,32 @@ CASES = [
                 [(0, 0), (0, 10), (10, 0), (10, 10)] * 3)))),
         grid_of(), ose.Withholding("profile", 0.5), 5),
      "samples but only 1 months can be scored after withholding by profile"),
+    ("ose bad profile policy", lambda t: ose.parse_observations(
+        {"paths": "a.nc", "on_bad_profile": "keep"}, "s.toml"),
+     "s.toml: [observations] on_bad_profile must be one of"),
+    ("ose mask kind", lambda t: ose.check_modes(["random"], [0.5], "s.toml"),
+     "in a suite with [observations], mask_kinds are withholding modes"),
+    ("ose withholding mode", lambda t: ose.Withholding("profiles", 0.5),
+     "unknown withholding mode 'profiles'; expected one of"),
+    ("too few samples in the split", lambda t: run_suite(
+        parse_suite(suite_with("samples = 2", "samples = 20")), t / "r", progress=False),
+     "the suite asks for 20 samples of the test split of dataset 'synthetic', which has"),
+    ("suite split", lambda t: parse_suite(suite_with("samples = 2", 'samples = 2\nsplit = "x"')),
+     "suite: split must be one of"),
+    ("suite empty list", lambda t: parse_suite(suite_with("[0.5]", "[]")),
+     "suite: missing_rates must be a non-empty list, got []"),
+    ("tune unknown key", lambda t: TuneConfig.from_suite(
+        parse_suite(TINY + "[tune]\ncolour = 1\n")),
+     "suite 'tiny': unknown key(s) colour in [tune]; expected:"),
+    ("tune trials", lambda t: TuneConfig(trials=0).check(parse_suite(TINY)),
+     "[tune]: trials must be a positive integer, got 0"),
+    ("tune seconds", lambda t: TuneConfig(trials=None, seconds=-1.0).check(parse_suite(TINY)),
+     "[tune]: seconds must be a positive number, got -1.0"),
+    ("tune strategy", lambda t: TuneConfig(strategy="guess").check(parse_suite(TINY)),
+     "[tune]: strategy must be one of"),
+    ("tune chooses None for a parameter without that default",
+     lambda t: tune._check_none_is_default("kriging", "variogram_model"),
+     "= None cannot be written to a suite file (TOML has no None) and is not the default"),
     # -- results store ---------------------------------------------------------------------
     ("store folder under a file", lambda t: atomic_write(
         csv(t, "x") / "sub" / "f.txt", lambda tmp: tmp.write_text("x")),
@@ -169,6 +232,26 @@ CASES = [
     ("value outside the sea-water range", lambda t: cf.CFSource(str(cf_file(
         t, lambda ds: with_values(ds, "thetao", (2, 0, 3, 4), 120.0)))),
      "°C at 2000-03, depth 5 m, lat -55, lon 45; sea-water temperatures lie within"),
+    ("time units not understood", lambda t: cf.CFSource(str(cf_file(
+        t, lambda ds: with_attrs(ds, "time", units="fortnights")))),
+     "has units 'fortnights'; expected 'UNITS since DATE' or month numbers 1-12"),
+    ("depth units not understood", lambda t: cf.CFSource(str(cf_file(
+        t, lambda ds: with_attrs(ds, "depth", units="furlongs")))),
+     "has units 'furlongs'; expected m or cm"),
+    ("file cut short after it was scanned", lambda t: cf.read_native(
+        shortened_after_layout(t / "a.nc"), np.arange(3)),
+     "(truncated or damaged file?): IndexError"),
+    ("split fractions not shares", lambda t: cf.CFSource(str(write(t / "a.nc")),
+                                                         split_fractions=[0.5, 0.5]),
+     "dataset parameter split_fractions must be [train, val, test] shares of the time steps"),
+    ("split fractions and years", lambda t: cf.CFSource(
+        str(write(t / "a.nc")), split_fractions=[0.5, 0.25, 0.25], test_years=2001),
+     "split_fractions replaces the *_years, *_months and *_dates parameters"),
+    ("curvilinear source on its native grid", lambda t: cf.CFSource(str(curvilinear(t))),
+     "the source is on a curvilinear grid; set the dataset parameter grid to a resolution"),
+    ("cmip6 runs on their native grids", lambda t: CMIP6Source(
+        [str(cmip6_run(t, "A")), str(cmip6_run(t, "B"))], grid="native", depths=None),
+     "several CMIP6 runs need a common target"),
     ("years not a pair", lambda t: cf.year_range([2000, 2001, 2002], "train_years"),
      "dataset parameter train_years must be a year or [first, last] years"),
     ("months out of range", lambda t: cf.month_list([0, 13], "test_months"),
@@ -205,6 +288,17 @@ CASES = [
      "grid lat must lie in [-90, 90] degrees north"),
     ("grid depth above the surface", lambda t: grid_of(depth=(-5.0,)),
      "grid depth must be in metres, positive down"),
+    ("grid axis empty", lambda t: grid_of(lat=()),
+     "grid lat must be a non-empty 1-D array, got shape (0,)"),
+    ("field values of another shape", lambda t: grid_of().field(
+        np.zeros((1, 2, 2, 2)), [np.datetime64("2000-01-15")]),
+     "field values must have shape (time, depth, lat, lon) = (1, 1, 2, 2), got (1, 2, 2, 2)"),
+    ("gappy field with an infinity", lambda t: grid_of().check_field(grid_of().field(
+        [[[[1.0, np.inf], [1.0, 1.0]]]], [np.datetime64("2000-01-15")]), gappy=True),
+     "field has infinite values (first at time index 0, depth 5 m, lat 0, lon 10)"),
+    ("gappy field with an empty month", lambda t: grid_of().check_field(grid_of().field(
+        np.full((1, 1, 2, 2), np.nan), [np.datetime64("2000-01-15")]), gappy=True),
+     "field has no observed ocean cell at time index 0; a gappy field needs at least one"),
     ("field of another shape", lambda t: grid_of().check_field(
         grid_of(lat=(0.0, 10.0, 20.0)).field(np.zeros((1, 1, 3, 2)), [np.datetime64(
             "2000-01-15")])), "field has shape (1, 3, 2) per time step; the grid"),
@@ -216,6 +310,25 @@ CASES = [
         csv(t, "# comment\na,b\n1,2\n", "index.txt")), "is not an Argo profile index: no column"),
     ("en4 file without variables", lambda t: observed.read_en4_profiles(nc(t, "en4.nc", x=1)),
      "is not an EN4 profile file: no variable(s)"),
+    ("argo index unreadable", lambda t: observed.read_argo_index(t),
+     "could not be read as an Argo profile index"),
+    ("observation suffix", lambda t: points.read_observations(str(csv(t, "x", "obs.txt"))),
+     "cannot tell the observation format from the suffix '.txt'"),
+    ("qc flags empty", lambda t: points.read_observations("a.nc", qc_flags=[]),
+     "qc_flags must be a non-empty list of Argo QC flags 0-9, got []"),
+    ("observation file absent", lambda t: points.read_table(t / "none.csv"),
+     "observation file"),
+    ("parquet unreadable", lambda t: points.read_table(csv(t, "x", "obs.parquet")),
+     "obs.parquet' could not be read as a CSV or Parquet table"),
+    ("table with text for numbers", lambda t: points.read_table(
+        csv(t, ROWS + "2000-01-15,north,0,5,10,a,1\n")),
+     "column 'lat' has 1 non-numeric value(s) (first 'north' in data row 1); expected numbers"),
+    ("table with an empty value", lambda t: points.read_table(
+        csv(t, ROWS + "2000-01-15,0,0,,10,a,1\n")),
+     "column 'depth' has 1 empty value(s); expected a number in every row"),
+    ("table with an unreadable time", lambda t: points.read_table(
+        csv(t, ROWS + "someday,0,0,5,10,a,1\n")),
+     "column 'time' has unreadable time(s) (first 'someday' in data row 1)"),
     ("positions match", lambda t: observed.Positions(match="week"),
      "positions mask parameter match must be 'month' or 'calendar_month', got 'week'"),
     ("positions mask without times", lambda t: observed.Positions().month_profiles(None),
@@ -246,6 +359,23 @@ CASES = [
     # -- methods -----------------------------------------------------------------------------
     ("covariance model", lambda t: correlation("cubic", np.zeros(2)),
      "unknown covariance model 'cubic'; expected one of"),
+    ("climatology of a level without data", lambda t: make_method("climatology").fit(
+        grid_of(depth=(5.0, 50.0)).field(np.stack([np.ones((12, 2, 2)), np.full(
+            (12, 2, 2), np.nan)], axis=1), MONTHS), grid_of(depth=(5.0, 50.0))),
+     "the training data has no value at level 50 m; climatology needs at least one"),
+    ("kriging variant", lambda t: fitted("kriging", variant="simple"),
+     "kriging variant must be one of"),
+    ("reconmost start", lambda t: fitted("reconmost", start="middle"),
+     "start must be one of"),
+    ("sampling steps", lambda t: respace(linear_schedule(), 0),
+     "sampling steps must be in 1 .. 1000, got 0"),
+    ("prior normalisation", lambda t: Normaliser.fit("rank", np.zeros((1, 1, 2, 2)),
+                                                     np.array([1]), np.ones((1, 2, 2), bool),
+                                                     False),
+     "normalisation must be one of"),
+    ("guidance", lambda t: guided_sample(None, None, torch.zeros(1), torch.zeros(1),
+                                         guidance="psychic"),
+     "guidance must be one of"),
     ("dineof filter too strong for the spacing", lambda t: laplacian_filter(
         np.array([0.0, 0.5, 1.0]), 0.4, 1),
      "dineof filter_alpha must be at most half the square of the smallest time step"),
@@ -263,7 +393,7 @@ CASES = [
                                                     strength=0.0),
      "strength must be in (0, 1], got 0.0"),
     ("checkpoint absent", lambda t: checkpoint.load_file(t / "none.pt"),
-     "ReconMOST checkpoint"),
+     "none.pt' does not exist; "),
     ("checkpoint of another program", lambda t: checkpoint.load_file(
         torch_file(t, {"weights": 1})), "is not a reconbench ReconMOST checkpoint"),
     ("checkpoint of another version", lambda t: checkpoint.load_file(torch_file(
@@ -337,3 +467,14 @@ def test_a_dask_worker_does_not_derive_a_land_mask(tmp_path):
                          env={**os.environ, "RECONBENCH_CACHE": str(tmp_path)}, timeout=300)
     assert "InputError: the land mask of a 18 x 36 grid is not in the cache" in out.stderr
     assert "this process may not derive it" in out.stderr.strip().splitlines()[-1]
+
+
+def test_a_cluster_without_dask_is_refused(tmp_path):
+    script = ("import sys; sys.modules['distributed'] = None  # Dask's cluster, not installed\n"
+              "from reconbench.benchmark.runner import Workbench, scheduler_for\n"
+              "scheduler_for('local:2', Workbench())")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=300)
+    last = out.stderr.strip().splitlines()[-1]
+    assert "InputError: --scheduler local:2 needs Dask (" in last
+    assert "install it with pip install 'reconbench[dask]'" in last
