@@ -109,7 +109,7 @@ def doc_rows(text: str | None = None) -> dict[str, tuple[str, str]]:
     return rows
 
 
-def test_source(nodeid: str) -> str | None:
+def source_of_test(nodeid: str) -> str | None:
     """The source of a test (``tests/x.py::name`` or ``tests/x.py::Class::name``) with the
     module-level names it uses (parametrize tables, suite texts), or None if absent."""
     path, *names = nodeid.split("::")
@@ -161,14 +161,18 @@ def asserted(site: Site, source: str, sites: list[Site]) -> bool:
     return not runs or any(window in plain for window in runs)  # none: another's message
 
 
+def shown(pattern: str) -> str:
+    """A pattern as the doc's table cell holds it (| escaped, backquotes as quotes)."""
+    return pattern.replace("|", "\\|").replace("`", "'")
+
+
 def table(sites: list[Site], rows: dict[str, tuple[str, str]]) -> str:
     """The doc's table: one row per site, keeping each kept site's test."""
     lines = ["| site | message (`{…}`: a value filled in) | pinned by |", "|---|---|---|"]
     for site in sites:
         test = rows.get(site.site, ("", "— none yet"))[1]
         cell = test if test.startswith("—") else f"`{test}`"
-        pattern = site.pattern.replace("|", "\\|").replace("`", "'")
-        lines.append(f"| `{site.site}` | `{pattern}` | {cell} |")
+        lines.append(f"| `{site.site}` | `{shown(site.pattern)}` | {cell} |")
     return "\n".join(lines)
 
 
