@@ -65,6 +65,12 @@ def csv(tmp, text: str, name: str = "obs.csv"):
 ROWS = "time,lat,lon,depth,value,platform,profile\n"
 
 
+def withhold(tmp, rows: str, depth=(5.0,), samples: int = 1):
+    """An OSE's preparation: half the profiles of the CSV ``rows`` withheld on a 2 x 2 grid."""
+    table = points.read_table(csv(tmp, ROWS + rows))
+    return ose.prepare(table, grid_of(depth=depth), ose.Withholding("profile", 0.5), samples)
+
+
 def cf_file(tmp, change, name: str = "f.nc"):
     """A valid CF file (cf_files.write) with ``change(ds)`` applied, written as stored."""
     path = write(tmp / "clean.nc")
@@ -167,21 +173,16 @@ CASES = [
      "missing_rates are fractions withheld, in (0, 1); got 0.0"),
     ("ose withheld fraction", lambda t: ose.Withholding("profile", 1.0),
      "the fraction withheld must be in (0, 1), got 1.0"),
-    ("ose nothing kept in the ocean", lambda t: ose.prepare(
-        points.read_table(csv(t, ROWS + "2000-01-15,45,100,5,10,a,1\n2000-01-15,45,110,5,10,b,2\n"
-                                        )), grid_of(),
-        ose.Withholding("profile", 0.5), 1),
+    ("ose nothing kept in the ocean", lambda t: withhold(
+        t, "2000-01-15,45,100,5,10,a,1\n2000-01-15,45,110,5,10,b,2\n"),
      "no observation kept after withholding (profile, 0.5) lies in the ocean of grid"),
-    ("ose no month to score", lambda t: ose.prepare(
-        points.read_table(csv(t, ROWS + "2000-01-15,0,0,5,10,a,1\n2000-01-15,0,10,5,11,b,2\n"
-                                        "2000-01-15,10,0,5,12,c,3\n")),
-        grid_of(depth=(5.0, 50.0)), ose.Withholding("profile", 0.5), 1),
+    ("ose no month to score", lambda t: withhold(
+        t, "2000-01-15,0,0,5,10,a,1\n2000-01-15,0,10,5,11,b,2\n2000-01-15,10,0,5,12,c,3\n",
+        depth=(5.0, 50.0)),
      "no month has both withheld points in the grid's depth range"),
-    ("ose too few months", lambda t: ose.prepare(
-        points.read_table(csv(t, ROWS + "".join(
-            f"2000-01-15,{la},{lo},5,{i},p{i},{i}\n" for i, (la, lo) in enumerate(
-                [(0, 0), (0, 10), (10, 0), (10, 10)] * 3)))),
-        grid_of(), ose.Withholding("profile", 0.5), 5),
+    ("ose too few months", lambda t: withhold(t, "".join(
+        f"2000-01-15,{la},{lo},5,{i},p{i},{i}\n" for i, (la, lo) in enumerate(
+            [(0, 0), (0, 10), (10, 0), (10, 10)] * 3)), samples=5),
      "samples but only 1 months can be scored after withholding by profile"),
     ("ose bad profile policy", lambda t: ose.parse_observations(
         {"paths": "a.nc", "on_bad_profile": "keep"}, "s.toml"),
