@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import xarray as xr
 
@@ -28,7 +30,8 @@ class Climatology(Method):
         overall = np.where(known, clim, 0).sum(axis=0) / np.maximum(known.sum(axis=0), 1)
         clim = np.where(known, clim, np.where(known.any(axis=0), overall, np.nan))
         clim = np.where(grid.ocean, clim, np.nan)
-        with np.errstate(invalid="ignore"):  # a month or level without any value: NaN
+        with warnings.catch_warnings():  # a month or level without any value: NaN, no warning
+            warnings.simplefilter("ignore", RuntimeWarning)
             level_mean = np.nanmean(clim, axis=(2, 3), keepdims=True)  # (12, depth, 1, 1)
             level_mean = np.where(np.isfinite(level_mean), level_mean,
                                   np.nanmean(level_mean, axis=0, keepdims=True))

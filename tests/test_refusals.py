@@ -407,6 +407,7 @@ CASES = [
 ]
 
 
+@pytest.mark.filterwarnings("error::RuntimeWarning")  # no numpy warning before the line
 @pytest.mark.parametrize(("call", "fragment"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_refused_in_one_line(tmp_path, call, fragment):
     with pytest.raises(InputError) as info:
