@@ -66,7 +66,7 @@ def cost_table(a: pd.DataFrame, b: pd.DataFrame, methods: list[str]) -> Table:
 
 def changes(a: pd.DataFrame, b: pd.DataFrame) -> list[str]:
     """One sentence per (dataset, mask kind, missing rate) with each method's change."""
-    both = a.join(b, lsuffix="_a", rsuffix="_b", how="inner")
+    both = a.add_suffix("_a").join(b.add_suffix("_b"), how="inner")  # same columns in both
     sentences = []
     for (dataset, kind, rate), block in both.groupby(level=["dataset", "mask_kind",
                                                              "missing_rate"]):
