@@ -99,10 +99,34 @@ def test_argo_descending_pressure_dropped_and_counted_or_an_error(tmp_path):
         read_argo(path, on_bad_profile="error")
 
 
+def test_argo_duplicated_pressure_dropped_and_counted_or_an_error(tmp_path):
+    temp = [[20.0, 15.0, 10.0], [21.0, 16.0, 11.0]]
+    pres = [[10.0, 100.0, 200.0], [10.0, 100.0, 100.0]]
+    qc = [[b"1"] * 3, [b"1"] * 3]
+    path = _argo_file(tmp_path / "dup.nc", temp, pres, qc, "RR")
+    table = read_argo(path)
+    assert table.n_profiles == 1 and len(table) == 3
+    assert table.dropped["profiles with descending or duplicated pressure"] == 1
+    with pytest.raises(InputError, match="dup.nc.*profile 1 .*descending or duplicated"):
+        read_argo(path, on_bad_profile="error")
+
+
+def test_argo_profile_whose_every_level_fails_qc_is_dropped_and_counted(tmp_path):
+    temp, pres = [[20.0, 15.0], [21.0, 16.0]], [[10.0, 100.0], [10.0, 100.0]]
+    path = _argo_file(tmp_path / "q.nc", temp, pres, [[b"1", b"1"], [b"4", b"3"]], "RR")
+    table = read_argo(path)
+    assert table.n_profiles == 1 and table.data["value"].tolist() == [20.0, 15.0]
+    assert table.dropped["profiles with every level failing QC"] == 1
+    assert table.dropped["points failing QC"] == 2
+
+
 def test_argo_file_without_temp_or_all_failing_qc_is_one_clear_error(tmp_path):
     temp, pres = [[20.0, 15.0]], [[10.0, 100.0]]
     path = _argo_file(tmp_path / "nt.nc", temp, pres, [[b"1", b"1"]], "R", drop=("TEMP",))
     with pytest.raises(InputError, match="nt.nc.*TEMP"):
+        read_argo(path)
+    path = _argo_file(tmp_path / "np.nc", temp, pres, [[b"1", b"1"]], "R", drop=("PRES",))
+    with pytest.raises(InputError, match="np.nc.*no variable.*PRES; expected"):
         read_argo(path)
     path = _argo_file(tmp_path / "bad.nc", temp, pres, [[b"4", b"4"]], "R")
     with pytest.raises(InputError, match="bad.nc.*no profile has a usable"):
