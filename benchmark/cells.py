@@ -210,7 +210,8 @@ def run_ose_cell(cell: Cell, method: Method, grid: Grid,
     """Withhold, reconstruct from the rest and score at the withheld observations (see
     :mod:`reconbench.benchmark.ose`): the cell's rows and its first sample's fields."""
     table = ose.load_observations(cell.suite.observations)
-    experiment = ose.prepare(table, grid, cell.mask, cell.suite.samples)
+    experiment = ose.prepare(table, grid, cell.mask, cell.suite.samples,
+                             ose.gridded_guidance(cell.suite.observations, grid))
     obs = experiment.obs
     with PeakMemory() as memory:
         start = time.perf_counter()
