@@ -14,7 +14,10 @@ field. For each cell (dataset, method, withholding mode, fraction, seed):
    dataset's grid (:mod:`reconbench.datasets.superobs`); a method sees their
    means, NaN elsewhere, exactly as it sees a masked gridded field. The method
    was fitted on the dataset's train split (a gridded training source such as
-   an ocean climatology); withheld values never reach it.
+   an ocean climatology); withheld values never reach it. An
+   ``[observations.guidance]`` table adds a gridded field's observed cells
+   (:mod:`reconbench.benchmark.gridded_guidance`, :func:`add_gridded`), never
+   in the cells a withheld point is scored from.
 3. **Months**: a month is scored when it has withheld points inside the grid's
    depth range and guidance on every level; ``samples`` such months, spread
    evenly over them, are reconstructed as one batch.
