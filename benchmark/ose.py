@@ -38,6 +38,7 @@ field. For each cell (dataset, method, withholding mode, fraction, seed):
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import zlib
@@ -294,6 +295,29 @@ class Experiment:
     withheld: pd.DataFrame
     superobs_report: str
     guidance_counts: dict[str, np.ndarray] | None = None
+
+
+_EXPERIMENTS: dict[tuple, Experiment] = {}
+EXPERIMENTS_KEPT = 16
+
+
+def experiment_of(config: dict, grid: Grid, withholding: Withholding,
+                  samples: int) -> Experiment:
+    """The experiment of a suite's ``[observations]`` on ``grid`` under ``withholding``
+    (:func:`prepare` with the suite's gridded guidance, if any).
+
+    It depends on neither the method nor its fit, so a process prepares it once and
+    every method's cell gets its own copy of the guidance field (the
+    ``EXPERIMENTS_KEPT`` most recent experiments are kept).
+    """
+    key = (json.dumps(config, sort_keys=True, default=str), grid.key, withholding.kind,
+           float(withholding.missing_rate), int(withholding.seed), int(samples))
+    if key not in _EXPERIMENTS:
+        while len(_EXPERIMENTS) >= EXPERIMENTS_KEPT:
+            _EXPERIMENTS.pop(next(iter(_EXPERIMENTS)))
+        _EXPERIMENTS[key] = prepare(load_observations(config), grid, withholding, samples,
+                                    gridded_guidance(config, grid))
+    return dataclasses.replace(_EXPERIMENTS[key], obs=_EXPERIMENTS[key].obs.copy())
 
 
 def prepare(table: ObservationTable, grid: Grid, withholding: Withholding,
