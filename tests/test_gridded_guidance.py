@@ -11,6 +11,7 @@ import xarray as xr
 from reconbench.benchmark.gridded_guidance import load_guidance, parse_guidance
 from reconbench.benchmark.runner import run_suite
 from reconbench.benchmark.suite import load_suite, parse_suite
+from reconbench.cli import main
 from reconbench.datasets.build import make_source
 from reconbench.datasets.grid import Grid, regular_axes
 from reconbench.errors import ConfigError, InputError
@@ -80,7 +81,7 @@ def test_gridded_guidance_joins_the_argo_ose_and_is_counted(atlas, tmp_path):
     assert not np.allclose(gridded["mse"], points["mse"])
 
 
-def test_observation_times_outside_the_guidance_span_stop_the_run(atlas, tmp_path):
+def test_observation_times_outside_the_guidance_span_stop_the_run(atlas, tmp_path, capsys):
     text, source = atlas
     cloudy, ocean = _write_cloudy(tmp_path / "cloudy.nc", source.grid,
                                   source.climatology().values[:, 0], "2010-01-01", "2011-12-01")
@@ -90,6 +91,15 @@ def test_observation_times_outside_the_guidance_span_stop_the_run(atlas, tmp_pat
         run_suite(_suite(text, cloudy, ocean), tmp_path / "r", progress=False)
     assert not (tmp_path / "r" / "results.parquet").exists()
     assert not list((tmp_path / "r").glob("cells/*"))
+    # the command line says it in one line, before any cell
+    suite_file = tmp_path / "ose.toml"
+    suite_file.write_text(_suite(text, cloudy, ocean).source_text)
+    assert main(["run", str(suite_file), "--results", str(tmp_path / "cli"),
+                 "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("reconbench: error: observations ")
+    assert "(24 months, 2010-01 .. 2011-12)" in err
+    assert not list((tmp_path / "cli").glob("cells/*"))
 
 
 def _grid(resolution=10.0, depth=(10.0, 50.0)):
