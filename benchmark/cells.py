@@ -194,31 +194,14 @@ def run_cell(cell: Cell, method: Method, truth: xr.DataArray, grid: Grid,
     start = time.perf_counter()
     extra = [] if dist is None else [uncertainty_rows(dist, method, truth.values, guidance,
                                                       grid, cell.method.label)]
-    rows = pd.concat([rows, *extra], ignore_index=True)
-    times = pd.DatetimeIndex(truth["time"].values).strftime("%Y-%m-%d").to_numpy()
-    rows["time"] = times[rows["sample"].to_numpy()]
+    rows = dated(pd.concat([rows, *extra], ignore_index=True), truth)
     rows = pd.concat([rows, spectral_rows(truth.values, values, grid)], ignore_index=True)
     scoring_seconds = time.perf_counter() - start
-    cost = pd.DataFrame({"metric": ["fit_seconds", "seconds_per_field", "peak_rss_mb",
-                                    "scoring_seconds"],
-                         "value": [fit_seconds, seconds / truth.sizes["time"], memory.peak_mb,
-                                   scoring_seconds]})
-    cost = cost.assign(sample=-1, time="", depth=np.nan, point_set="cost")
-    rows = pd.concat([rows, cost], ignore_index=True).assign(
-        suite=cell.suite.name, dataset=cell.dataset.label, split=cell.suite.split,
-        method=cell.method.label, method_name=cell.method.name,
-        params=json.dumps(method.get_params(), sort_keys=True, default=str),
-        fitted_params=json.dumps(method.fitted_params(), sort_keys=True, default=str),
-        mask_kind=cell.mask.kind, missing_rate=cell.mask.missing_rate, seed=cell.mask.seed,
-        mask_fallbacks=n_fallback, cell=cell.key)
-    first = xr.Dataset(
-        {"reconstruction": truth[0].copy(data=np.where(grid.ocean, values[0], np.nan)),
-         "guidance": truth[0].copy(data=guidance[0].astype(np.int8))},
-        attrs={"method": cell.method.label, "dataset": cell.dataset.label,
-               "mask_kind": cell.mask.kind, "missing_rate": cell.mask.missing_rate,
-               "seed": cell.mask.seed, "cell": cell.key})
-    first["reconstruction"].attrs = {"units": "degC", "long_name": "reconstruction"}
-    first["guidance"].attrs = {"long_name": "guidance mask (1 = observed)"}
+    cost = {"fit_seconds": fit_seconds, "seconds_per_field": seconds / truth.sizes["time"],
+            "peak_rss_mb": memory.peak_mb, "scoring_seconds": scoring_seconds}
+    rows = cell_rows(cell, method, rows, cost, cell.suite.split, n_fallback)
+    first = first_fields(cell, truth[0], values[0], guidance[0], grid,
+                         "guidance mask (1 = observed)")
     return rows, first
 
 
@@ -226,38 +209,61 @@ def run_ose_cell(cell: Cell, method: Method, grid: Grid,
                  fit_seconds: float) -> tuple[pd.DataFrame, xr.Dataset]:
     """Withhold, reconstruct from the rest and score at the withheld observations (see
     :mod:`reconbench.benchmark.ose`): the cell's rows and its first sample's fields."""
-    table = ose.load_observations(cell.suite.observations)
-    experiment = ose.prepare(table, grid, cell.mask, cell.suite.samples)
+    experiment = ose.experiment_of(cell.suite.observations, grid, cell.mask, cell.suite.samples)
     obs = experiment.obs
     with PeakMemory() as memory:
         start = time.perf_counter()
         recon = method.reconstruct(obs)
         seconds = time.perf_counter() - start
     values = check_reconstruction(recon, obs, grid, cell.method.label)
-    rows = ose.score_experiment(experiment, values, grid)
-    times = pd.DatetimeIndex(obs["time"].values).strftime("%Y-%m-%d").to_numpy()
+    rows = dated(ose.score_experiment(experiment, values, grid), obs)
+    cost = {"fit_seconds": fit_seconds, "seconds_per_field": seconds / obs.sizes["time"],
+            "peak_rss_mb": memory.peak_mb}
+    rows = cell_rows(cell, method, rows, cost, "train", 0)
+    first = first_fields(cell, obs[0], values[0], np.isfinite(obs.values[0]) & grid.ocean, grid,
+                         "guidance mask (1 = super-observation)",
+                         superobs=experiment.superobs_report)
+    return rows, first
+
+
+def dated(rows: pd.DataFrame, field: xr.DataArray) -> pd.DataFrame:
+    """``rows`` with a ``time`` column: the date (YYYY-MM-DD) of each row's ``sample``, an
+    index into ``field``'s time axis."""
+    times = pd.DatetimeIndex(field["time"].values).strftime("%Y-%m-%d").to_numpy()
     rows["time"] = times[rows["sample"].to_numpy()]
-    cost = pd.DataFrame({"metric": ["fit_seconds", "seconds_per_field", "peak_rss_mb"],
-                         "value": [fit_seconds, seconds / obs.sizes["time"], memory.peak_mb]})
-    cost = cost.assign(sample=-1, time="", depth=np.nan, point_set="cost")
-    rows = pd.concat([rows, cost], ignore_index=True).assign(
-        suite=cell.suite.name, dataset=cell.dataset.label, split="train",
+    return rows
+
+
+def cell_rows(cell: Cell, method: Method, rows: pd.DataFrame, cost: dict, split: str,
+              mask_fallbacks: int) -> pd.DataFrame:
+    """A finished cell's rows: its scores, one ``cost`` row per entry of ``cost`` (metric ->
+    value), and on every row the cell's identity (suite, dataset, method and its parameters,
+    mask, split, the count of mask fallbacks, the cell key)."""
+    cost = pd.DataFrame({"metric": list(cost), "value": list(cost.values())}).assign(
+        sample=-1, time="", depth=np.nan, point_set="cost")
+    return pd.concat([rows, cost], ignore_index=True).assign(
+        suite=cell.suite.name, dataset=cell.dataset.label, split=split,
         method=cell.method.label, method_name=cell.method.name,
         params=json.dumps(method.get_params(), sort_keys=True, default=str),
         fitted_params=json.dumps(method.fitted_params(), sort_keys=True, default=str),
         mask_kind=cell.mask.kind, missing_rate=cell.mask.missing_rate, seed=cell.mask.seed,
-        mask_fallbacks=0, cell=cell.key)
-    guidance = np.isfinite(obs.values[0]) & grid.ocean
+        mask_fallbacks=mask_fallbacks, cell=cell.key)
+
+
+def first_fields(cell: Cell, like: xr.DataArray, values: np.ndarray, guidance: np.ndarray,
+                 grid: Grid, guidance_name: str, **attrs) -> xr.Dataset:
+    """A cell's first sample for maps in reports: ``reconstruction`` (depth, lat, lon) °C,
+    NaN off the ocean, and ``guidance`` (depth, lat, lon) int8, on the coordinates of
+    ``like`` (depth, lat, lon); ``attrs`` join the cell's identity in the attributes."""
     first = xr.Dataset(
-        {"reconstruction": obs[0].copy(data=np.where(grid.ocean, values[0], np.nan)),
-         "guidance": obs[0].copy(data=guidance.astype(np.int8))},
+        {"reconstruction": like.copy(data=np.where(grid.ocean, values, np.nan)),
+         "guidance": like.copy(data=guidance.astype(np.int8))},
         attrs={"method": cell.method.label, "dataset": cell.dataset.label,
                "mask_kind": cell.mask.kind, "missing_rate": cell.mask.missing_rate,
-               "seed": cell.mask.seed, "cell": cell.key,
-               "superobs": experiment.superobs_report})
+               "seed": cell.mask.seed, "cell": cell.key, **attrs})
     first["reconstruction"].attrs = {"units": "degC", "long_name": "reconstruction"}
-    first["guidance"].attrs = {"long_name": "guidance mask (1 = super-observation)"}
-    return rows, first
+    first["guidance"].attrs = {"long_name": guidance_name}
+    return first
 
 
 def load_samples(source: DatasetSource, suite: Suite) -> xr.DataArray:

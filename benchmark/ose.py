@@ -14,7 +14,10 @@ field. For each cell (dataset, method, withholding mode, fraction, seed):
    dataset's grid (:mod:`reconbench.datasets.superobs`); a method sees their
    means, NaN elsewhere, exactly as it sees a masked gridded field. The method
    was fitted on the dataset's train split (a gridded training source such as
-   an ocean climatology); withheld values never reach it.
+   an ocean climatology); withheld values never reach it. An
+   ``[observations.guidance]`` table adds a gridded field's observed cells
+   (:mod:`reconbench.benchmark.gridded_guidance`, :func:`add_gridded`), never
+   in the cells a withheld point is scored from.
 3. **Months**: a month is scored when it has withheld points inside the grid's
    depth range and guidance on every level; ``samples`` such months, spread
    evenly over them, are reconstructed as one batch.
@@ -35,6 +38,7 @@ field. For each cell (dataset, method, withholding mode, fraction, seed):
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import zlib
@@ -44,6 +48,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from reconbench.benchmark.gridded_guidance import GriddedGuidance, load_guidance, parse_guidance
 from reconbench.datasets.grid import Grid
 from reconbench.datasets.points import (
     BAD_PROFILE_POLICIES,
@@ -51,12 +56,12 @@ from reconbench.datasets.points import (
     ObservationTable,
     read_observations,
 )
-from reconbench.datasets.superobs import is_global, month_start, superobs
+from reconbench.datasets.superobs import cell_index, is_global, month_start, superobs
 from reconbench.errors import ConfigError, InputError
 
 WITHHOLD_MODES = ("platform", "profile", "point")
 POINT_SET = "withheld_obs"
-OBSERVATION_KEYS = {"paths", "format", "qc_flags", "columns", "on_bad_profile"}
+OBSERVATION_KEYS = {"paths", "format", "qc_flags", "columns", "on_bad_profile", "guidance"}
 
 
 def parse_observations(raw, origin: str) -> dict:
@@ -78,6 +83,8 @@ def parse_observations(raw, origin: str) -> dict:
     if config["on_bad_profile"] not in BAD_PROFILE_POLICIES:
         raise ConfigError(f"{origin}: [observations] on_bad_profile must be one of "
                           f"{BAD_PROFILE_POLICIES}, got {config['on_bad_profile']!r}")
+    if "guidance" in raw:  # only when named, so the config hash of other suites stays
+        config["guidance"] = parse_guidance(raw["guidance"], origin)
     return config
 
 
@@ -103,7 +110,35 @@ def _load(config_json: str) -> ObservationTable:
 
 def load_observations(config: dict) -> ObservationTable:
     """The observation table of a suite's ``[observations]`` (read once per process)."""
-    return _load(json.dumps(config, sort_keys=True))
+    return _load(json.dumps({k: v for k, v in config.items() if k != "guidance"},
+                            sort_keys=True))
+
+
+_GUIDANCE: dict[tuple[str, str], GriddedGuidance] = {}
+
+
+def gridded_guidance(config: dict, grid: Grid) -> GriddedGuidance | None:
+    """The gridded guidance a suite's ``[observations]`` names, on ``grid`` (read once per
+    process and grid), or None."""
+    if "guidance" not in config:
+        return None
+    key = (json.dumps(config["guidance"], sort_keys=True, default=str), grid.key)
+    if key not in _GUIDANCE:
+        while len(_GUIDANCE) >= 2:
+            _GUIDANCE.pop(next(iter(_GUIDANCE)))
+        _GUIDANCE[key] = load_guidance(config["guidance"], grid)
+    return _GUIDANCE[key]
+
+
+def check_observations(config: dict, grids) -> None:
+    """Before any cell: the observation files read and checked, and any gridded guidance
+    read on each of the ``grids`` and covering the observation times (one-line errors)."""
+    table = load_observations(config)
+    for grid in grids:
+        guidance = gridded_guidance(config, grid)
+        if guidance is not None:
+            guidance.check_span(table.data["time"].to_numpy(),
+                                sorted(table.data["source"].unique()))
 
 
 @dataclass(frozen=True)
@@ -168,15 +203,8 @@ def interpolate_to_points(values: np.ndarray, grid: Grid, lat: np.ndarray, lon: 
     renormalised. NaN where the point is outside the grid's depth range or no
     corner of a level it needs is finite.
     """
-    lat, lon, depth = (np.asarray(a, np.float64) for a in (lat, lon, depth))
-    i0, i1, fy = _bracket(grid.lat, lat)
-    if is_global(grid):
-        lon_ext = np.r_[grid.lon, grid.lon[0] + 360.0]
-        x = np.mod(lon - grid.lon[0], 360.0) + grid.lon[0]
-        j0, j1, fx = _bracket(lon_ext, x)
-        j1 = j1 % grid.lon.size
-    else:
-        j0, j1, fx = _bracket(grid.lon, np.mod(lon, 360.0))
+    depth = np.asarray(depth, np.float64)
+    i0, i1, fy, j0, j1, fx = _corners(grid, lat, lon)
     inside = (depth >= grid.depth[0]) & (depth <= grid.depth[-1])
     k0, k1, fz = _bracket(grid.depth, depth)
 
@@ -193,6 +221,32 @@ def interpolate_to_points(values: np.ndarray, grid: Grid, lat: np.ndarray, lon: 
     upper, lower = level(k0), level(k1)
     out = np.where(fz == 0, upper, np.where(fz == 1, lower, (1 - fz) * upper + fz * lower))
     return np.where(inside, out, np.nan)
+
+
+def scoring_cells(grid: Grid, lat: np.ndarray, lon: np.ndarray) -> tuple[np.ndarray,
+                                                                          np.ndarray]:
+    """(i_lat, j_lon) of the cells that points (n,) are scored from: the four corners of
+    their bilinear interpolation (:func:`interpolate_to_points`) and the cell holding each
+    point; (5 n,) each, with repeats."""
+    i0, i1, _, j0, j1, _ = _corners(grid, lat, lon)
+    ic, jc, _ = cell_index(grid, lat, lon)
+    return np.concatenate([i0, i0, i1, i1, ic]), np.concatenate([j0, j1, j0, j1, jc])
+
+
+def _corners(grid: Grid, lat, lon) -> tuple[np.ndarray, ...]:
+    """Bilinear corners of points (n,): latitude indices i0, i1 and weight fy of i1,
+    longitude indices j0, j1 and weight fx of j1 (continuous across the dateline on a
+    global grid)."""
+    lat, lon = np.asarray(lat, np.float64), np.asarray(lon, np.float64)
+    i0, i1, fy = _bracket(grid.lat, lat)
+    if is_global(grid):
+        lon_ext = np.r_[grid.lon, grid.lon[0] + 360.0]
+        x = np.mod(lon - grid.lon[0], 360.0) + grid.lon[0]
+        j0, j1, fx = _bracket(lon_ext, x)
+        j1 = j1 % grid.lon.size
+    else:
+        j0, j1, fx = _bracket(grid.lon, np.mod(lon, 360.0))
+    return i0, i1, fy, j0, j1, fx
 
 
 def _bracket(axis: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -240,11 +294,37 @@ class Experiment:
     obs: xr.DataArray
     withheld: pd.DataFrame
     superobs_report: str
+    guidance_counts: dict[str, np.ndarray] | None = None
+
+
+_EXPERIMENTS: dict[tuple, Experiment] = {}
+EXPERIMENTS_KEPT = 16
+
+
+def experiment_of(config: dict, grid: Grid, withholding: Withholding,
+                  samples: int) -> Experiment:
+    """The experiment of a suite's ``[observations]`` on ``grid`` under ``withholding``
+    (:func:`prepare` with the suite's gridded guidance, if any).
+
+    It depends on neither the method nor its fit, so a process prepares it once and
+    every method's cell gets its own copy of the guidance field (the
+    ``EXPERIMENTS_KEPT`` most recent experiments are kept).
+    """
+    key = (json.dumps(config, sort_keys=True, default=str), grid.key, withholding.kind,
+           float(withholding.missing_rate), int(withholding.seed), int(samples))
+    if key not in _EXPERIMENTS:
+        while len(_EXPERIMENTS) >= EXPERIMENTS_KEPT:
+            _EXPERIMENTS.pop(next(iter(_EXPERIMENTS)))
+        _EXPERIMENTS[key] = prepare(load_observations(config), grid, withholding, samples,
+                                    gridded_guidance(config, grid))
+    return dataclasses.replace(_EXPERIMENTS[key], obs=_EXPERIMENTS[key].obs.copy())
 
 
 def prepare(table: ObservationTable, grid: Grid, withholding: Withholding,
-            samples: int) -> Experiment:
-    """Withhold, grid the rest and choose the scored months (see the module docstring)."""
+            samples: int, guidance: GriddedGuidance | None = None) -> Experiment:
+    """Withhold, grid the rest and choose the scored months (see the module docstring);
+    with ``guidance``, its observed cells join the super-observations (:func:`add_gridded`).
+    """
     withheld = withholding.draw(table)
     kept = table.subset(~withheld)
     held = table.data[withheld]
@@ -276,7 +356,39 @@ def prepare(table: ObservationTable, grid: Grid, withholding: Withholding,
     held = held[held["sample"] >= 0]
     level = np.abs(held["depth"].to_numpy()[:, None] - grid.depth[None]).argmin(axis=1)
     held = held.assign(level=level).reset_index(drop=True)
-    return Experiment(obs, held, so.report())
+    if guidance is None:
+        return Experiment(obs, held, so.report())
+    obs, counts = add_gridded(obs, guidance, so_months[chosen], held, grid)
+    report = (f"{so.report()}; gridded guidance {guidance.label}: "
+              f"{int(counts['n_gridded_cells'].sum())} cells used, "
+              f"{int(counts['n_gridded_dropped'].sum())} dropped around withheld points")
+    return Experiment(obs, held, report, counts)
+
+
+def add_gridded(obs: xr.DataArray, guidance: GriddedGuidance, months: np.ndarray,
+                held: pd.DataFrame, grid: Grid) -> tuple[xr.DataArray, dict[str, np.ndarray]]:
+    """Super-observations ``obs`` (time, depth, lat, lon) °C of the month starts ``months``
+    (time,) joined by the gridded guidance of those months where no super-observation is.
+
+    Gridded guidance is dropped, at every level, in the cells each withheld point of
+    ``held`` (columns lat, lon, sample) is scored from (:func:`scoring_cells`) in its
+    month. Returns the joined field and per-sample counts (time,): ``n_superobs_cells``,
+    ``n_gridded_cells`` (cells given gridded guidance), ``n_gridded_dropped`` (observed
+    cells dropped around withheld points).
+    """
+    gridded = guidance.for_months(months)
+    available = np.isfinite(gridded)
+    i, j = scoring_cells(grid, held["lat"].to_numpy(), held["lon"].to_numpy())
+    near_withheld = np.zeros((months.size, grid.lat.size, grid.lon.size), bool)
+    near_withheld[np.tile(held["sample"].to_numpy(), 5), i, j] = True
+    near_withheld = np.broadcast_to(near_withheld[:, None], available.shape)
+    superobs_there = np.isfinite(obs.values)
+    used = available & ~near_withheld & ~superobs_there
+    axes = (1, 2, 3)
+    counts = {"n_superobs_cells": superobs_there.sum(axis=axes),
+              "n_gridded_cells": used.sum(axis=axes),
+              "n_gridded_dropped": (available & near_withheld).sum(axis=axes)}
+    return obs.copy(data=np.where(used, gridded, obs.values)), counts
 
 
 def score_experiment(experiment: Experiment, recon: np.ndarray, grid: Grid) -> pd.DataFrame:
@@ -296,5 +408,10 @@ def score_experiment(experiment: Experiment, recon: np.ndarray, grid: Grid) -> p
                                "value": [float(pts.loc[ok, "profile"].nunique()),
                                          float(pts.loc[ok, "platform"].nunique()),
                                          float((~ok).sum())]})
+        if experiment.guidance_counts is not None:
+            counts = pd.concat([counts, pd.DataFrame({
+                "depth": np.nan, "metric": list(experiment.guidance_counts),
+                "value": [float(c[s]) for c in experiment.guidance_counts.values()]})],
+                ignore_index=True)
         frames.append(pd.concat([scores, counts], ignore_index=True).assign(sample=s))
     return pd.concat(frames, ignore_index=True).assign(point_set=POINT_SET)

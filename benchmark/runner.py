@@ -104,8 +104,8 @@ def run_suite(suite: Suite, results: str | Path, progress: bool = True,
     grids = {d.label: bench.source(d).grid for d in suite.datasets}
     for m in suite.methods:
         make_method(m.name, **m.params)
-    if suite.observations:  # an OSE: its observation files are read and checked first
-        ose.load_observations(suite.observations)
+    if suite.observations:  # an OSE: its observation files (and gridded guidance) first
+        ose.check_observations(suite.observations, grids.values())
     else:
         check_splits(suite, bench)
     store = ResultsStore(results)

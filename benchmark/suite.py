@@ -37,6 +37,8 @@ An ``[observations]`` table (Argo files or CSV/Parquet tables of points) makes
 the suite an observing-system experiment scored at withheld real observations:
 ``mask_kinds`` are then withholding modes (platform, profile, point) and
 ``missing_rates`` the fractions withheld; see :mod:`reconbench.benchmark.ose`.
+An ``[observations.guidance]`` table adds a gridded field's observed cells as
+guidance (:mod:`reconbench.benchmark.gridded_guidance`).
 
 Unknown keys are errors, so a typo never silently falls back to a default.
 """

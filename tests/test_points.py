@@ -8,6 +8,7 @@ import pytest
 import xarray as xr
 
 from reconbench.benchmark import ose
+from reconbench.benchmark.gridded_guidance import GriddedGuidance
 from reconbench.datasets.grid import Grid, regular_axes
 from reconbench.datasets.points import (
     ObservationTable,
@@ -99,10 +100,34 @@ def test_argo_descending_pressure_dropped_and_counted_or_an_error(tmp_path):
         read_argo(path, on_bad_profile="error")
 
 
+def test_argo_duplicated_pressure_dropped_and_counted_or_an_error(tmp_path):
+    temp = [[20.0, 15.0, 10.0], [21.0, 16.0, 11.0]]
+    pres = [[10.0, 100.0, 200.0], [10.0, 100.0, 100.0]]
+    qc = [[b"1"] * 3, [b"1"] * 3]
+    path = _argo_file(tmp_path / "dup.nc", temp, pres, qc, "RR")
+    table = read_argo(path)
+    assert table.n_profiles == 1 and len(table) == 3
+    assert table.dropped["profiles with descending or duplicated pressure"] == 1
+    with pytest.raises(InputError, match="dup.nc.*profile 1 .*descending or duplicated"):
+        read_argo(path, on_bad_profile="error")
+
+
+def test_argo_profile_whose_every_level_fails_qc_is_dropped_and_counted(tmp_path):
+    temp, pres = [[20.0, 15.0], [21.0, 16.0]], [[10.0, 100.0], [10.0, 100.0]]
+    path = _argo_file(tmp_path / "q.nc", temp, pres, [[b"1", b"1"], [b"4", b"3"]], "RR")
+    table = read_argo(path)
+    assert table.n_profiles == 1 and table.data["value"].tolist() == [20.0, 15.0]
+    assert table.dropped["profiles with every level failing QC"] == 1
+    assert table.dropped["points failing QC"] == 2
+
+
 def test_argo_file_without_temp_or_all_failing_qc_is_one_clear_error(tmp_path):
     temp, pres = [[20.0, 15.0]], [[10.0, 100.0]]
     path = _argo_file(tmp_path / "nt.nc", temp, pres, [[b"1", b"1"]], "R", drop=("TEMP",))
     with pytest.raises(InputError, match="nt.nc.*TEMP"):
+        read_argo(path)
+    path = _argo_file(tmp_path / "np.nc", temp, pres, [[b"1", b"1"]], "R", drop=("PRES",))
+    with pytest.raises(InputError, match="np.nc.*no variable.*PRES; expected"):
         read_argo(path)
     path = _argo_file(tmp_path / "bad.nc", temp, pres, [[b"4", b"4"]], "R")
     with pytest.raises(InputError, match="bad.nc.*no profile has a usable"):
@@ -265,27 +290,74 @@ def _floats_table(rng) -> ObservationTable:
     return _table(rows)
 
 
+def _gridded_guidance(grid, rng) -> GriddedGuidance:
+    """A cloudy surface field of March 2019 on ``grid``: 19 °C plus noise at half the cells
+    of the first level (NaN at the others and at every deeper level)."""
+    values = np.full((1, *grid.shape), np.nan, np.float32)
+    surface = 19 + rng.normal(size=grid.shape[1:])
+    values[0, 0] = np.where(rng.random(grid.shape[1:]) < 0.5, surface, np.nan)
+    return GriddedGuidance("'cloudy.nc'", np.array(["2019-03"], "datetime64[M]")
+                           .astype("datetime64[ns]"), values)
+
+
+@pytest.mark.parametrize("gridded", [False, True], ids=["points", "points+gridded"])
 @pytest.mark.parametrize("mode", ["platform", "profile", "point"])
-def test_withheld_values_never_reach_a_method(mode):
+def test_withheld_values_never_reach_a_method(mode, gridded):
     rng = np.random.default_rng(0)
     table = _floats_table(rng)
     grid = _grid()
     times = pd.date_range("2000-01-15", periods=24, freq="MS") + pd.Timedelta(days=14)
     base = 20 - 0.1 * grid.depth[None, :, None, None]
     train = grid.field(base + rng.normal(size=(24, *grid.shape)), times.values)
+    guidance = _gridded_guidance(grid, rng) if gridded else None
     withholding = ose.Withholding(mode, 0.34, seed=3)
     withheld = withholding.draw(table)
     poisoned = ObservationTable(table.data.assign(
         value=np.where(withheld, 1e6, table.data["value"])))
     assert withheld.any() and (~withheld).any()
-    a = ose.prepare(table, grid, withholding, samples=1)
-    b = ose.prepare(poisoned, grid, withholding, samples=1)
+    a = ose.prepare(table, grid, withholding, samples=1, guidance=guidance)
+    b = ose.prepare(poisoned, grid, withholding, samples=1, guidance=guidance)
     xr.testing.assert_identical(a.obs, b.obs)
     for name in ("climatology", "nearest", "linear", "oi", "kriging", "dineof"):
         method = make_method(name).fit(train, grid)
         np.testing.assert_array_equal(method.reconstruct(a.obs).values,
                                       method.reconstruct(b.obs).values, err_msg=name)
     assert (b.withheld["value"] == 1e6).all()  # the poisoned values are what gets scored
+    if gridded:  # the gridded guidance is there, but never where a withheld point is scored
+        assert a.guidance_counts["n_gridded_cells"][0] > 0
+        assert a.guidance_counts["n_gridded_dropped"][0] > 0
+        points_only = ose.prepare(table, grid, withholding, samples=1).obs.values
+        from_gridded = np.isfinite(a.obs.values) & ~np.isfinite(points_only)
+        assert from_gridded.sum() == a.guidance_counts["n_gridded_cells"][0]
+        i, j = ose.scoring_cells(grid, a.withheld["lat"], a.withheld["lon"])
+        assert not from_gridded[0][:, i, j].any()
+
+
+def test_gridded_guidance_changes_the_reconstruction_and_is_counted():
+    rng = np.random.default_rng(0)
+    table, grid = _floats_table(rng), _grid()
+    guidance = _gridded_guidance(grid, rng)
+    withholding = ose.Withholding("platform", 0.34, seed=3)
+    plain = ose.prepare(table, grid, withholding, samples=1)
+    joined = ose.prepare(table, grid, withholding, samples=1, guidance=guidance)
+    used = np.isfinite(joined.obs.values) & ~np.isfinite(plain.obs.values)
+    # where used, the guidance's value; the super-observations are unchanged
+    np.testing.assert_array_equal(joined.obs.values[used],
+                                  guidance.values[used])
+    super_cells = np.isfinite(plain.obs.values)
+    np.testing.assert_array_equal(joined.obs.values[super_cells], plain.obs.values[super_cells])
+    assert joined.guidance_counts["n_superobs_cells"][0] == super_cells.sum()
+    times = pd.date_range("2000-01-15", periods=24, freq="MS") + pd.Timedelta(days=14)
+    train = grid.field(20 - 0.1 * grid.depth[None, :, None, None]
+                       + rng.normal(size=(24, *grid.shape)), times.values)
+    method = make_method("oi").fit(train, grid)
+    assert not np.allclose(method.reconstruct(plain.obs).values,
+                           method.reconstruct(joined.obs).values)
+    rows = ose.score_experiment(joined, method.reconstruct(joined.obs).values, grid)
+    counts = rows.set_index("metric")["value"]
+    assert counts["n_gridded_cells"] == used.sum()
+    assert "n_gridded_cells" not in set(ose.score_experiment(
+        plain, method.reconstruct(plain.obs).values, grid)["metric"])
 
 
 def test_withholding_is_reproducible_from_the_seed():
