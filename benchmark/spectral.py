@@ -3,9 +3,10 @@
 Along each latitude row of a level, the runs of consecutive ocean cells are cut
 into segments of ``length`` cells (dx = R cos(lat) Δlon km); each segment's power
 spectral density of the truth and of the error (reconstruction − truth) is taken
-with :func:`scipy.signal.periodogram` (Hann window, linear detrend) and averaged
-in the wavelength bins :data:`WAVELENGTH_EDGES_KM` over segments, rows and
-samples. The PSD score is 1 − PSD(error) / PSD(truth) per bin (1: that scale is
+as :func:`scipy.signal.periodogram` does it (Hann window, linear detrend; here with
+:func:`numpy.fft.rfft` over all segments at once, which is what the test compares
+with scipy) and averaged in the wavelength bins :data:`WAVELENGTH_EDGES_KM` over
+segments, rows and samples. The PSD score is 1 − PSD(error) / PSD(truth) per bin (1: that scale is
 recovered; 0: its error is as large as the signal) and the *effective
 resolution* is the wavelength (km) where the score first falls to 0.5 going from
 long to short scales, interpolated linearly in log wavelength.
@@ -14,7 +15,6 @@ long to short scales, interpolated linearly in log wavelength.
 from __future__ import annotations
 
 import numpy as np
-from scipy.signal import periodogram
 
 EARTH_RADIUS_KM = 6371.0
 #: Edges of the wavelength bins (km), log-spaced from 50 km to 40 000 km.
@@ -23,9 +23,37 @@ WAVELENGTH_EDGES_KM = np.geomspace(50.0, 40000.0, 25)
 
 def ocean_segments(ocean_row: np.ndarray, length: int) -> list[slice]:
     """Non-overlapping ``length``-cell segments of the runs of True in ``ocean_row``."""
-    edges = np.flatnonzero(np.diff(np.concatenate([[0], ocean_row.astype(np.int8), [0]])))
-    return [slice(s, s + length) for start, stop in zip(edges[::2], edges[1::2], strict=True)
-            for s in range(start, stop - length + 1, length)]
+    _, starts = segment_starts(ocean_row[None], length)
+    return [slice(int(s), int(s) + length) for s in starts]
+
+
+def segment_starts(ocean: np.ndarray, length: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row and first column of every ``length``-cell segment of the runs of True in the rows
+    of ``ocean`` (lat, lon) bool, row by row, each run cut from its start; two int arrays."""
+    padded = np.zeros((ocean.shape[0], ocean.shape[1] + 2), np.int8)
+    padded[:, 1:-1] = ocean
+    rows, cols = np.nonzero(np.diff(padded, axis=1))  # run starts and stops, row-major
+    row, start, stop = rows[::2], cols[::2], cols[1::2]
+    count = (stop - start) // length
+    run = np.repeat(np.arange(row.size), count)
+    within = np.arange(run.size) - np.repeat(np.cumsum(count) - count, count)
+    return row[run], start[run] + within * length
+
+
+def hann_periodogram(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One-sided PSD along the last axis in units per cycle per cell, as
+    ``scipy.signal.periodogram(x, fs=1, window="hann", detrend="linear", axis=-1)``:
+    the least-squares line removed, a periodic Hann window, density scaling
+    |FFT|² / Σ w², doubled except at zero and (even length) Nyquist frequency.
+    Returns the frequencies (cycles per cell) and the PSD (..., frequency)."""
+    n = x.shape[-1]
+    t = np.arange(n) - (n - 1) / 2
+    slope = (x @ t) / (t @ t)
+    detrended = x - x.mean(axis=-1, keepdims=True) - slope[..., None] * t
+    window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n) / n)
+    power = np.abs(np.fft.rfft(detrended * window, axis=-1)) ** 2 / (window @ window)
+    power[..., 1:n - n // 2] *= 2  # one-sided: all but zero and an even length's Nyquist
+    return np.fft.rfftfreq(n), power
 
 
 def zonal_spectra(truth: np.ndarray, recon: np.ndarray, ocean: np.ndarray, lat: np.ndarray,
@@ -39,28 +67,23 @@ def zonal_spectra(truth: np.ndarray, recon: np.ndarray, ocean: np.ndarray, lat: 
     """
     dlon = np.deg2rad(abs(float(lon[1] - lon[0])))
     n_bins = WAVELENGTH_EDGES_KM.size - 1
-    pieces, spacing = [], []
-    error = recon - truth
-    for j, latitude in enumerate(lat):
-        dx = EARTH_RADIUS_KM * np.cos(np.deg2rad(latitude)) * dlon
-        if dx <= 0:
-            continue
-        for seg in ocean_segments(ocean[j], length):
-            pieces.append(np.stack([truth[:, j, seg], error[:, j, seg]]))  # (2, sample, length)
-            spacing.append(dx)
+    width = EARTH_RADIUS_KM * np.cos(np.deg2rad(np.asarray(lat, float))) * dlon  # (lat,) km
+    row, start = segment_starts(ocean & (width > 0)[:, None], length)
     sums, counts = np.zeros((2, n_bins)), np.zeros(n_bins)
-    if pieces:
-        # one call for every segment: frequencies in cycles per cell, then km per segment
-        freq, power = periodogram(np.stack(pieces), fs=1.0, window="hann", detrend="linear",
-                                  axis=-1)  # power: (segment, 2, sample, frequency)
+    if row.size:
+        columns = start[:, None] + np.arange(length)  # (segment, length)
+        pieces = np.stack([truth[:, row[:, None], columns],
+                           recon[:, row[:, None], columns] - truth[:, row[:, None], columns]],
+                          axis=1)  # (sample, 2, segment, length)
+        freq, power = hann_periodogram(pieces)
         keep = freq > 0
-        spacing = np.asarray(spacing)
+        spacing = width[row]
         bins = np.digitize(spacing[:, None] / freq[None, keep], WAVELENGTH_EDGES_KM) - 1
         # PSD per km: the per-cell density times the cell width
-        power = power[..., keep].sum(axis=2) * spacing[:, None, None]  # (segment, 2, freq)
+        power = power[..., keep].sum(axis=0) * spacing[:, None]  # (2, segment, freq)
         inside = (bins >= 0) & (bins < n_bins)
         for which in range(2):
-            sums[which] = np.bincount(bins[inside], power[:, which][inside], minlength=n_bins)
+            sums[which] = np.bincount(bins[inside], power[which][inside], minlength=n_bins)
         counts = np.bincount(bins[inside], minlength=n_bins) * float(truth.shape[0])
     centres = np.sqrt(WAVELENGTH_EDGES_KM[:-1] * WAVELENGTH_EDGES_KM[1:])
     with np.errstate(invalid="ignore", divide="ignore"):

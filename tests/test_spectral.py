@@ -2,10 +2,13 @@
 
 import numpy as np
 import pytest
+from scipy.signal import periodogram
 
 from reconbench.benchmark.spectral import (
     EARTH_RADIUS_KM,
+    WAVELENGTH_EDGES_KM,
     effective_resolution,
+    hann_periodogram,
     ocean_segments,
     psd_score,
     zonal_spectra,
@@ -46,3 +49,47 @@ def test_a_low_pass_reconstruction_is_resolved_down_to_its_cutoff(cutoff_km):
     assert effective_resolution(wavelength, psd_score(p_truth, zero)) == wavelength[known].min()
     _, _, full = zonal_spectra(truth, 0 * truth, ocean, lat, lon, length=120)
     assert np.isnan(effective_resolution(wavelength, psd_score(p_truth, full)))
+
+
+@pytest.mark.parametrize("n", [16, 15])
+def test_hann_periodogram_equals_scipy_periodogram(n):
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((3, 5, n)) + 0.3 * np.arange(n)  # with a trend to remove
+    freq, power = hann_periodogram(x)
+    ref_freq, ref_power = periodogram(x, fs=1.0, window="hann", detrend="linear", axis=-1)
+    np.testing.assert_allclose(freq, ref_freq, rtol=1e-12)
+    np.testing.assert_allclose(power, ref_power, rtol=1e-10, atol=1e-12 * ref_power.max())
+
+
+def reference_zonal_spectra(truth, recon, ocean, lat, lon, length):
+    """Segment by segment with scipy.signal.periodogram, binned as zonal_spectra states."""
+    dlon = np.deg2rad(abs(float(lon[1] - lon[0])))
+    n_bins = WAVELENGTH_EDGES_KM.size - 1
+    sums, counts = np.zeros((2, n_bins)), np.zeros(n_bins)
+    for j, latitude in enumerate(lat):
+        dx = EARTH_RADIUS_KM * np.cos(np.deg2rad(latitude)) * dlon
+        for seg in ocean_segments(ocean[j], length):
+            for which, field in enumerate([truth, recon - truth]):
+                freq, power = periodogram(field[:, j, seg], fs=1.0, window="hann",
+                                          detrend="linear", axis=-1)
+                for f, p in zip(freq[1:], power[:, 1:].sum(axis=0), strict=True):
+                    b = np.digitize(dx / f, WAVELENGTH_EDGES_KM) - 1
+                    if 0 <= b < n_bins:
+                        sums[which, b] += p * dx
+                        counts[b] += truth.shape[0] if which == 0 else 0
+    with np.errstate(invalid="ignore"):
+        return sums[0] / counts, sums[1] / counts
+
+
+def test_zonal_spectra_equal_scipy_segment_by_segment():
+    rng = np.random.default_rng(2)
+    lat, lon = np.arange(-60.0, 61.0, 8.0), np.arange(0.0, 360.0, 4.0)
+    ocean = rng.random((lat.size, lon.size)) < 0.85
+    ocean[:, 10:40] = True  # long runs too
+    truth = rng.standard_normal((3, lat.size, lon.size)).cumsum(axis=-1)
+    recon = truth + 0.5 * rng.standard_normal(truth.shape)
+    _, p_truth, p_error = zonal_spectra(truth, recon, ocean, lat, lon, length=8)
+    ref_truth, ref_error = reference_zonal_spectra(truth, recon, ocean, lat, lon, length=8)
+    assert np.isfinite(p_truth).sum() >= 3
+    np.testing.assert_allclose(p_truth, ref_truth, rtol=1e-10)
+    np.testing.assert_allclose(p_error, ref_error, rtol=1e-10)
