@@ -258,3 +258,38 @@ def error_by_month(rows: pd.DataFrame, rate: float, styles: dict[str, dict],
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(title="method", fontsize="small")
     return fig
+
+
+def coverage_vs_rate(rows: pd.DataFrame, styles: dict[str, dict],
+                     title: str) -> Figure | None:
+    """Coverage of the central 50 % and 90 % intervals against the missing rate, one panel
+    per interval, one line per method, the nominal coverage dashed.
+
+    Uses the all-levels rows on evaluation points (metrics ``coverage_50``,
+    ``coverage_90``) of one dataset and mask kind; bars show ± 1 sd over samples.
+    ``None`` when no method has coverage rows.
+    """
+    panels = [(metric, nominal) for metric, nominal in (("coverage_50", 0.5),
+                                                        ("coverage_90", 0.9))
+              if (rows["metric"] == metric).any()]
+    if not panels:
+        return None
+    fig, axes = _figure(5.2 * len(panels), 4.2, ncols=len(panels))
+    for ax, (metric, nominal) in zip(axes, panels, strict=True):
+        summary = stats.over_samples(rows, metric).groupby(level=["method",
+                                                                  "missing_rate"]).mean()
+        for method, style in styles.items():
+            block = _at(summary, "method", method)
+            if not block.empty:
+                ax.errorbar(100 * block.index.to_numpy(), block["mean"],
+                            yerr=block["std"].fillna(0), label=method, capsize=3, **style)
+        ax.axhline(nominal, color="0.4", linestyle="--", linewidth=1,
+                   label=f"nominal {nominal:g}")
+        ax.set_ylim(0, 1)
+        ax.set_xlabel("missing rate (%)")
+        ax.set_ylabel(f"share of points inside the central {100 * nominal:g} % interval")
+        ax.set_title(f"{100 * nominal:g} % interval coverage")
+        ax.grid(True, alpha=0.3)
+        ax.legend(title="method", fontsize="small")
+    fig.suptitle(title)
+    return fig

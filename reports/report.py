@@ -158,6 +158,13 @@ def build_report(store: ResultsStore, rates: list[float] | None = None,
                 f"calibration-{stem}", f"Spread / skill against the missing rate (bars: ± 1 sd "
                 f"over samples) and rank or PIT histograms at {100 * rate:g} % missing, on "
                 f"evaluation points ({title}); calibrated: on the dashed lines.", calibration))
+        coverage = figures.coverage_vs_rate(
+            rows[(rows["dataset"] == dataset) & (rows["mask_kind"] == kind)], styles, title)
+        if coverage is not None:
+            calibration_plots.append(Plot(
+                f"coverage-{stem}", f"Share of evaluation points inside each method's central "
+                f"50 % and 90 % intervals against the missing rate ({title}; bars: ± 1 sd over "
+                f"samples); calibrated: on the dashed nominal lines.", coverage))
         if dataset in costs.index.get_level_values("dataset"):
             cost_plots.append(Plot(f"cost-vs-accuracy-{stem}", f"Masked MSE at {100 * rate:g} % "
                                    f"missing against seconds per field ({title}).",

@@ -134,7 +134,8 @@ def test_ensemble_store_gets_a_spread_figure(tmp_path):
     (plot,) = [p for s in report.sections for p in s.plots if p.name == "spread-vs-error"]
     assert len(plot.figure.axes) == 2
     (section,) = [s for s in report.sections if s.heading == "Uncertainty"]
-    assert [p.name for p in section.plots] == ["calibration-toy-random", "spread-vs-error"]
+    assert [p.name for p in section.plots] == ["calibration-toy-random", "coverage-toy-random",
+                                               "spread-vs-error"]
     (table,) = section.tables
     text = to_markdown(report)
     # CRPS = 0.3 x the headline: beta 0.3 ± 0.212 at 50 %; only CRPS is ranked

@@ -121,3 +121,20 @@ def test_error_by_month_draws_one_line_per_method_with_seeds_averaged():
     assert lines["alpha"].tolist() == [5.0] and lines["beta"].tolist() == [7.0]
     assert [t.get_text() for t in ax.get_xticklabels()] == ["2000-01"]
     assert figures.error_by_month(rows, 0.3, STYLES, "toy") is None
+
+
+def test_coverage_vs_rate_has_a_panel_per_interval_and_the_nominal_lines():
+    assert figures.coverage_vs_rate(hand_rows(), STYLES, "t") is None
+    fig = figures.coverage_vs_rate(hand_rows(ensemble=True), STYLES, "toy")
+    fifty, ninety = fig.axes
+    assert [ax.get_title() for ax in fig.axes] == ["50 % interval coverage",
+                                                   "90 % interval coverage"]
+    assert fifty.get_xlabel() == "missing rate (%)" and fifty.get_ylim() == (0, 1)
+    assert sorted(legend_texts(fifty)) == METHODS + ["nominal 0.5"]
+    assert sorted(legend_texts(ninety)) == METHODS + ["nominal 0.9"]
+    # coverage_50 = 0.1 x the headline: alpha's samples (1, 3) at 50 % -> mean 0.2
+    alpha = fifty.containers[0].lines[0]
+    assert list(alpha.get_xdata()) == [50, 90]
+    np.testing.assert_allclose(np.asarray(alpha.get_ydata(), float), [0.2, 0.5])
+    nominal = [line for line in ninety.get_lines() if line.get_linestyle() == "--"]
+    assert [list(line.get_ydata()) for line in nominal] == [[0.9, 0.9]]
