@@ -10,11 +10,18 @@ segments, rows and samples. The PSD score is 1 − PSD(error) / PSD(truth) per b
 recovered; 0: its error is as large as the signal) and the *effective
 resolution* is the wavelength (km) where the score first falls to 0.5 going from
 long to short scales, interpolated linearly in log wavelength.
+
+A suite may name regional boxes (:class:`SpectralBox`, its ``[spectral]`` table):
+the same score is then computed on the zonal segments inside each box.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
+
+from reconbench.errors import ConfigError
 
 EARTH_RADIUS_KM = 6371.0
 #: Edges of the wavelength bins (km), log-spaced from 50 km to 40 000 km.
@@ -113,3 +120,62 @@ def effective_resolution(wavelength: np.ndarray, score: np.ndarray) -> float:
     i = below[0]
     frac = (sc[i - 1] - 0.5) / (sc[i - 1] - sc[i])
     return float(np.exp(np.log(wl[i - 1]) + frac * (np.log(wl[i]) - np.log(wl[i - 1]))))
+
+
+@dataclass(frozen=True)
+class SpectralBox:
+    """A regional box a suite names for the spectral score: longitudes ``lon`` = (west,
+    east) and latitudes ``lat`` = (south, north) in degrees (a box may cross the
+    dateline: west > east), and the length of its zonal segments in cells."""
+
+    name: str
+    lon: tuple[float, float]
+    lat: tuple[float, float]
+    segment_cells: int = 16
+
+    def mask(self, lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+        """(lat, lon) bool: the grid cells whose centres are inside the box."""
+        west, east = self.lon
+        in_lon = np.mod(np.asarray(lon, float) - west, 360.0) <= np.mod(east - west, 360.0)
+        in_lat = (np.asarray(lat, float) >= self.lat[0]) & (np.asarray(lat, float) <= self.lat[1])
+        return in_lat[:, None] & in_lon[None, :]
+
+
+def parse_boxes(table, origin: str) -> tuple[SpectralBox, ...]:
+    """The boxes of a suite's ``[spectral]`` table, ``boxes = [{name = "...", lon = [W, E],
+    lat = [S, N]}, ...]`` (optional ``segment_cells``, default 16); one clear
+    :class:`ConfigError` line naming the box and key otherwise."""
+    if not isinstance(table, dict) or set(table) - {"boxes"}:
+        raise ConfigError(f"{origin}: [spectral] takes one key, boxes = [{{name = ..., "
+                         f"lon = [W, E], lat = [S, N]}}, ...], got {table!r}")
+    boxes = table.get("boxes", [])
+    if not isinstance(boxes, list) or not all(isinstance(b, dict) for b in boxes):
+        raise ConfigError(f"{origin}: [spectral] boxes must be a list of tables, got {boxes!r}")
+    parsed = []
+    for i, box in enumerate(boxes):
+        where = f"{origin}: [spectral] box {box.get('name', i)!r}"
+        unknown = sorted(set(box) - {"name", "lon", "lat", "segment_cells"})
+        if unknown or not {"name", "lon", "lat"} <= set(box):
+            raise ConfigError(f"{where} needs name, lon, lat (and optionally segment_cells); "
+                             f"got keys {sorted(box)}")
+        pairs = {}
+        for key, limit in (("lon", 360.0), ("lat", 90.0)):
+            value = box[key]
+            if (not isinstance(value, list) or len(value) != 2 or not all(
+                    isinstance(v, int | float) and not isinstance(v, bool) and -limit <= v <= limit
+                    for v in value)):
+                raise ConfigError(f"{where}: {key} must be [low, high] in degrees within "
+                                 f"±{limit:g}, got {value!r}")
+            pairs[key] = (float(value[0]), float(value[1]))
+        if pairs["lat"][0] >= pairs["lat"][1] or pairs["lon"][0] == pairs["lon"][1]:
+            raise ConfigError(f"{where}: lat must be [south, north] with south < north and lon "
+                             f"[west, east] with west != east, got lat {box['lat']!r}, "
+                             f"lon {box['lon']!r}")
+        cells = box.get("segment_cells", 16)
+        if isinstance(cells, bool) or not isinstance(cells, int) or cells < 4:
+            raise ConfigError(f"{where}: segment_cells must be an integer >= 4, got {cells!r}")
+        parsed.append(SpectralBox(str(box["name"]), pairs["lon"], pairs["lat"], cells))
+    names = [b.name for b in parsed]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"{origin}: [spectral] box names must be unique, got {names}")
+    return tuple(parsed)

@@ -1,5 +1,5 @@
 """Paper-style figures of method scores: error vs missing rate, error vs depth,
-cost vs accuracy, and ensemble spread vs error.
+cost vs accuracy, ensemble spread vs error, interval coverage and PSD scores.
 
 Every builder returns a :class:`matplotlib.figure.Figure` (made without pyplot,
 so nothing depends on a display or a global state) or ``None`` when the store
@@ -15,6 +15,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter, ScalarFormatter
 
+from reconbench.benchmark.spectral import WAVELENGTH_EDGES_KM
 from reconbench.reports import stats
 
 #: Okabe & Ito (2008) colours, safe for the common colour-vision deficiencies.
@@ -292,4 +293,48 @@ def coverage_vs_rate(rows: pd.DataFrame, styles: dict[str, dict],
         ax.grid(True, alpha=0.3)
         ax.legend(title="method", fontsize="small")
     fig.suptitle(title)
+    return fig
+
+
+def spectral_scores(rows: pd.DataFrame, rate: float, styles: dict[str, dict],
+                    title: str) -> Figure | None:
+    """PSD score against zonal wavelength at one missing rate, one line per method, one
+    panel for the whole grid and one per regional box; each method's effective resolution
+    (where its score crosses 0.5, dashed) is marked by a vertical line in its colour.
+
+    Uses the spectral rows (all levels pooled, metrics ``psd_score_KK`` and
+    ``effective_resolution_km``) of one dataset and mask kind, averaged over mask seeds;
+    ``None`` when there are none.
+    """
+    sel = rows[rows["point_set"].str.startswith("spectral") & rows["depth"].isna()
+               & np.isclose(rows["missing_rate"], rate)]
+    scores = sel[sel["metric"].str.fullmatch(r"psd_score_\d\d")]
+    if scores.empty:
+        return None
+    centres = np.sqrt(WAVELENGTH_EDGES_KM[:-1] * WAVELENGTH_EDGES_KM[1:])
+    regions = sorted(scores["point_set"].unique(), key=lambda p: (p != "spectral", p))
+    fig, axes = _figure(5.2 * len(regions), 4.2, ncols=len(regions), sharey=True)
+    for ax, region in zip(axes, regions, strict=True):
+        mine = sel[sel["point_set"] == region]
+        for method, style in styles.items():
+            curve = mine[(mine["method"] == method) & mine["metric"].str.startswith("psd_")]
+            if curve.empty:
+                continue
+            curve = curve.groupby("metric")["value"].mean()
+            ax.plot(centres[curve.index.str[-2:].astype(int)], curve.to_numpy(), label=method,
+                    linewidth=1.5, markersize=4, **style)
+            resolution = mine[(mine["method"] == method)
+                              & (mine["metric"] == "effective_resolution_km")]["value"].mean()
+            if np.isfinite(resolution):
+                ax.axvline(resolution, color=style["color"], linestyle=":", linewidth=1.2)
+        ax.axhline(0.5, color="0.4", linestyle="--", linewidth=1, label="score 0.5")
+        ax.set_xscale("log")
+        ax.set_ylim(max(-1.0, ax.get_ylim()[0]), 1.05)
+        ax.set_xlabel("zonal wavelength (km)")
+        ax.set_title("whole grid" if region == "spectral" else
+                     f"box {region.removeprefix('spectral:')}")
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0].set_ylabel("PSD score 1 − PSD(error) / PSD(truth)")
+    axes[-1].legend(title="method", fontsize="small")
+    fig.suptitle(f"{title}, {100 * rate:g} % missing; dotted: effective resolution")
     return fig

@@ -176,3 +176,11 @@ def test_bad_input_is_one_clear_error(tmp_path, store):
         build_report(store, rates=[0.7])
 
 
+
+
+def test_spectral_section_has_the_psd_figure_and_the_box_table(tmp_path):
+    report = build_report(write_store(tmp_path, spectral=True))
+    (section,) = [s for s in report.sections if s.heading == "Spectral effective resolution"]
+    assert [p.name for p in section.plots] == ["psd-score-toy-random"]
+    assert [t.name for t in section.tables] == ["spectral-toy-random",
+                                                "spectral-boxes-toy-random"]

@@ -7,6 +7,7 @@ from scipy.signal import periodogram
 from reconbench.benchmark.spectral import (
     EARTH_RADIUS_KM,
     WAVELENGTH_EDGES_KM,
+    SpectralBox,
     effective_resolution,
     hann_periodogram,
     ocean_segments,
@@ -93,3 +94,43 @@ def test_zonal_spectra_equal_scipy_segment_by_segment():
     assert np.isfinite(p_truth).sum() >= 3
     np.testing.assert_allclose(p_truth, ref_truth, rtol=1e-10)
     np.testing.assert_allclose(p_error, ref_error, rtol=1e-10)
+
+
+def test_box_mask_keeps_the_cells_inside_also_across_the_dateline():
+    lat, lon = np.array([-40.0, 0.0, 40.0]), np.arange(-180.0, 180.0, 30.0)
+    box = SpectralBox("pacific", lon=(150.0, -150.0), lat=(-10.0, 50.0))
+    mask = box.mask(lat, lon)
+    assert mask[0].sum() == 0 and (mask[1] == mask[2]).all()
+    assert sorted(lon[mask[1]]) == [-180.0, -150.0, 150.0]
+    # the same box in 0-360 longitudes
+    assert sorted(lon[box.mask(lat, np.mod(lon, 360))[2]]) == [-180.0, -150.0, 150.0]
+
+
+def test_spectral_rows_score_each_box_on_its_own_segments():
+    from reconbench.benchmark.cells import spectral_rows
+    from reconbench.datasets.grid import Grid
+
+    rng = np.random.default_rng(3)
+    lat, lon, depth = np.arange(-58.0, 60.0, 4.0), np.arange(0.0, 360.0, 2.0), np.array([5.0])
+    grid = Grid(lat=lat, lon=lon, depth=depth, ocean=np.ones((1, lat.size, lon.size), bool))
+    truth = rng.standard_normal((2, 1, lat.size, lon.size)).cumsum(axis=-1)
+    recon = truth.copy()
+    recon[..., :, 90:] += rng.standard_normal(recon[..., :, 90:].shape)  # east half noisy
+    boxes = (SpectralBox("west", (0.0, 170.0), (-30.0, 30.0)),
+             SpectralBox("east", (180.0, 350.0), (-30.0, 30.0), segment_cells=20))
+    rows = spectral_rows(truth, recon, grid, boxes)
+    assert set(rows.point_set) == {"spectral", "spectral:west", "spectral:east"}
+    for box in boxes:
+        mine = rows[(rows.point_set == f"spectral:{box.name}") & rows.depth.isna()]
+        wavelength, p_truth, p_error = zonal_spectra(
+            truth[:, 0], recon[:, 0], box.mask(lat, lon), lat, lon, box.segment_cells)
+        score = psd_score(p_truth, p_error)
+        resolution = mine[mine.metric == "effective_resolution_km"].value.item()
+        assert resolution == pytest.approx(effective_resolution(wavelength, score), nan_ok=True)
+        psd = mine[mine.metric.str.startswith("psd_score_")]
+        bins = psd.metric.str[-2:].astype(int).to_numpy()
+        np.testing.assert_allclose(psd.value, score[bins])
+        assert np.isfinite(score).sum() == bins.size > 0
+    west = rows[(rows.point_set == "spectral:west") & rows.metric.str.startswith("psd_score_")]
+    east = rows[(rows.point_set == "spectral:east") & rows.metric.str.startswith("psd_score_")]
+    assert (west.value == 1).all() and east.value.min() < 0  # west exact, east noisy
