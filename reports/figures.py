@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from matplotlib.ticker import NullFormatter, ScalarFormatter
+from matplotlib.ticker import FuncFormatter, NullFormatter, ScalarFormatter
 
 from reconbench.benchmark.spectral import WAVELENGTH_EDGES_KM
 from reconbench.reports import stats
@@ -329,6 +329,7 @@ def spectral_scores(rows: pd.DataFrame, rate: float, styles: dict[str, dict],
                 ax.axvline(resolution, color=style["color"], linestyle=":", linewidth=1.2)
         ax.axhline(0.5, color="0.4", linestyle="--", linewidth=1, label="score 0.5")
         ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:g}"))
         ax.set_ylim(max(-1.0, ax.get_ylim()[0]), 1.05)
         ax.set_xlabel("zonal wavelength (km)")
         ax.set_title("whole grid" if region == "spectral" else

@@ -27,7 +27,7 @@ COST = {"alpha": (0.25, 300.0, 2.0), "beta": (0.002, 250.0, 5.0)}
 
 
 #: Wavelength bins of the hand-made PSD scores and each method's score in them.
-PSD_SCORES = {"alpha": {8: 0.95, 9: 0.7, 10: 0.3}, "beta": {8: 0.9, 9: 0.4, 10: 0.1}}
+PSD_SCORES = {"alpha": {8: 0.3, 9: 0.7, 10: 0.95}, "beta": {8: 0.1, 9: 0.4, 10: 0.9}}
 
 
 def hand_rows(ensemble: bool = False, spectral: bool = False) -> pd.DataFrame:

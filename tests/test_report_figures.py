@@ -150,7 +150,7 @@ def test_spectral_scores_have_a_panel_per_region_and_mark_the_effective_resoluti
     centres = np.sqrt(WAVELENGTH_EDGES_KM[:-1] * WAVELENGTH_EDGES_KM[1:])
     alpha = whole.get_lines()[0]
     np.testing.assert_allclose(alpha.get_xdata(), centres[[8, 9, 10]])
-    np.testing.assert_allclose(alpha.get_ydata(), [0.95, 0.7, 0.3])
+    np.testing.assert_allclose(alpha.get_ydata(), [0.3, 0.7, 0.95])
     # effective resolution at 50 %: 1000 x alpha's first sample (1.0) on the whole grid,
     # twice that in the box; dotted, in the method's colour
     marks = [line for line in gulf.get_lines() if line.get_linestyle() == ":"]
