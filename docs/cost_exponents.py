@@ -1,12 +1,12 @@
-"""Fit the cost exponents of docs/performance.md from a saved run of
-tests/perf/test_perf_scaling.py (``--benchmark-json FILE``).
+"""Fit the cost exponents of docs/performance.md from saved runs of
+tests/perf/test_perf_scaling.py (``--benchmark-json FILE``; one file or several).
 
 For each method and factor (cells, levels, observations, months) the three cases
 of that factor (the base case among them) give a least-squares slope of
 log(time) against log(size), and the same for the memory growth where it is above
 the 1 MiB resolution of the sampler. Prints a Markdown table::
 
-    python docs/cost_exponents.py scaling.json
+    python docs/cost_exponents.py scaling.json [more.json ...]
 """
 
 import json
@@ -18,10 +18,11 @@ import numpy as np
 FACTORS = ("cells", "levels", "observations", "months")
 
 
-def cases(path: str) -> list[dict]:
+def cases(paths: list[str]) -> list[dict]:
     """One dict per benchmark: method, factor, sizes, seconds (the minimum), memory growth."""
     out = []
-    for bench in json.load(open(path))["benchmarks"]:
+    benchmarks = [b for path in paths for b in json.load(open(path))["benchmarks"]]
+    for bench in benchmarks:
         info = bench["extra_info"]
         match = re.search(r"\[(?:.*-)?(\w+)\]$", bench["name"])
         method = ("reconmost (one network call)" if "reconmost" in bench["name"]
@@ -38,8 +39,8 @@ def slope(x, y) -> float:
     return float(np.polyfit(np.log(x[keep]), np.log(y[keep]), 1)[0])
 
 
-def main(path: str) -> None:
-    rows = cases(path)
+def main(paths: list[str]) -> None:
+    rows = cases(paths)
     print("| method | factor | sizes | seconds | time exponent | memory growth (MiB) "
           "| memory exponent |")
     print("|---|---|---|---|---|---|---|")
@@ -63,4 +64,4 @@ def main(path: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(sys.argv[1:])
