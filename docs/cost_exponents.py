@@ -4,7 +4,7 @@ tests/perf/test_perf_scaling.py (``--benchmark-json FILE``; one file or several)
 For each method and factor (cells, levels, observations, months) the three cases
 of that factor (the base case among them) give a least-squares slope of
 log(time) against log(size), and the same for the memory growth where it is above
-the 1 MiB resolution of the sampler. Prints a Markdown table::
+0.05 MiB. Prints a Markdown table::
 
     python docs/cost_exponents.py scaling.json [more.json ...]
 """
@@ -56,7 +56,7 @@ def main(paths: list[str]) -> None:
                 continue
             seconds = [r["seconds"] for r in chosen]
             memory = [r["memory_growth_mb"] for r in chosen]
-            memory_slope = slope(sizes, memory) if min(memory) >= 1 else float("nan")
+            memory_slope = slope(sizes, memory) if min(memory) >= 0.05 else float("nan")
             print(f"| {method} | {factor} | {', '.join(map(str, sizes))} | "
                   f"{', '.join(f'{s:.3g}' for s in seconds)} | {slope(sizes, seconds):.2f} | "
                   f"{', '.join(f'{m:g}' for m in memory)} | "
