@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import xarray as xr
 from cf_files import write
-from cli_process import assert_user_error, cli
+from cli_process import assert_user_error, cli, in_process
 
 from reconbench.benchmark.runner import run_suite
 from reconbench.benchmark.suite import parse_suite
@@ -238,17 +238,17 @@ def test_units_spellings(tmp_path, units, offset):
     assert scale == pytest.approx(1.0)
 
 
-def test_units_override_in_describe_and_reconstruct(tmp_path):
+def test_units_override_in_describe_and_reconstruct(tmp_path, capsys):
     path = field_file(tmp_path / "k.nc", BOX_LAT, BOX_LON, MONTHS, units="degC", offset=273.15)
-    out = cli("describe", "netcdf", "-p", f"paths='{path}'", "-p", "units='K'")
+    out = in_process(capsys, "describe", "netcdf", "-p", f"paths='{path}'", "-p", "units='K'")
     assert out.returncode == 0, out.stderr
     assert "units: degC (file: degC; read as 'K' by the units parameter)" in out.stdout
     obs = tmp_path / "obs.nc"
     ds = xr.open_dataset(path).load()
     ds["thetao"][:, 1::2] = np.nan
     ds.to_netcdf(obs)
-    recon = cli("reconstruct", obs, "--train", path, "-m", "nearest", "--units", "K",
-                "-o", tmp_path / "r.nc")
+    recon = in_process(capsys, "reconstruct", obs, "--train", path, "-m", "nearest", "--units",
+                       "K", "-o", tmp_path / "r.nc")
     assert recon.returncode == 0, recon.stderr
     written = xr.open_dataset(tmp_path / "r.nc")["thetao"]
     assert written.dims == ("time", "lat", "lon")  # (time, lat, lon) in, (time, lat, lon) out
