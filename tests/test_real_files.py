@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import xarray as xr
 from cf_files import write
-from cli_process import assert_user_error, cli, in_process
+from cli_process import assert_user_error, in_process
 
 from reconbench.benchmark.runner import run_suite
 from reconbench.benchmark.suite import parse_suite
@@ -96,8 +96,8 @@ def test_target_grid_that_misses_the_source(box):
         CFSource(str(box), grid=20.0)
 
 
-def test_describe_shows_the_regional_range(box):
-    out = cli("describe", "netcdf", "-p", f"paths='{box}'")
+def test_describe_shows_the_regional_range(box, capsys):
+    out = in_process(capsys, "describe", "netcdf", "-p", f"paths='{box}'")
     assert out.returncode == 0, out.stderr
     assert "lon -3.5 .. 2.5 °E" in out.stdout
     assert "train: 24 months, 2000-01 .. 2001-12" in out.stdout
@@ -203,9 +203,10 @@ def test_single_step_is_the_test_split_and_nearest_runs(snapshot, tmp_path):
     assert levels.nunique() == 20
 
 
-def test_single_step_refuses_a_method_that_needs_training(snapshot, tmp_path):
+def test_single_step_refuses_a_method_that_needs_training(snapshot, tmp_path, capsys):
     (tmp_path / "s.toml").write_text(snapshot_suite(snapshot, "climatology"))
-    out = cli("run", tmp_path / "s.toml", "--results", tmp_path / "res", "--no-progress")
+    out = in_process(capsys, "run", tmp_path / "s.toml", "--results", tmp_path / "res",
+                     "--no-progress")
     assert_user_error(out, "method 'climatology' needs training but the train split of dataset "
                            "'netcdf' is empty (the dataset has 1 time step, 2000-01-16)")
     assert not (tmp_path / "res").exists()
