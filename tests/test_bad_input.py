@@ -22,6 +22,7 @@ import pytest
 from cli_process import assert_user_error, cli, in_process
 from tiny_suite import tiny_suite
 
+from reconbench.cli import main
 from reconbench.datasets.build import make_source
 from reconbench.datasets.masks import MaskSpec
 
@@ -38,9 +39,8 @@ def files(tmp_path_factory):
     obs = truth.where(MaskSpec("random", 0.9, seed=0).build(source.grid, 2))
     train.to_netcdf(folder / "train.nc")
     obs.to_netcdf(folder / "obs.nc")
-    out = cli("reconstruct", folder / "obs.nc", "--train", folder / "train.nc", "-m", "nearest",
-              "-o", folder / "recon.nc")
-    assert out.returncode == 0, out.stderr
+    assert main(["reconstruct", str(folder / "obs.nc"), "--train", str(folder / "train.nc"),
+                 "-m", "nearest", "-o", str(folder / "recon.nc")]) == 0
     return folder, train, obs
 
 
@@ -136,8 +136,8 @@ def test_unreadable_file(files, tmp_path, content, capsys):
 def store(tmp_path_factory):
     folder = tmp_path_factory.mktemp("store")
     (folder / "tiny.toml").write_text(SUITE)
-    out = cli("run", folder / "tiny.toml", "--results", folder / "res", "--no-progress")
-    assert out.returncode == 0, out.stderr
+    assert main(["run", str(folder / "tiny.toml"), "--results", str(folder / "res"),
+                 "--no-progress"]) == 0
     return folder
 
 
@@ -167,8 +167,8 @@ def test_bad_suite(store, text, fragment, capsys):
 
 def test_missing_rate_zero_means_no_evaluation_points(tmp_path):
     (tmp_path / "zero.toml").write_text(SUITE.replace("[0.5]", "[0.0]"))
-    out = cli("run", tmp_path / "zero.toml", "--results", tmp_path / "res", "--no-progress")
-    assert out.returncode == 0, out.stderr
+    assert main(["run", str(tmp_path / "zero.toml"), "--results", str(tmp_path / "res"),
+                 "--no-progress"]) == 0
     rows = pd.read_parquet(tmp_path / "res" / "results.parquet")
     mse = rows[rows.metric == "mse"].groupby("point_set").value
     assert mse.apply(lambda v: v.isna().all())["evaluation"]
