@@ -313,7 +313,7 @@ def spectral_scores(rows: pd.DataFrame, rate: float, styles: dict[str, dict],
         return None
     centres = np.sqrt(WAVELENGTH_EDGES_KM[:-1] * WAVELENGTH_EDGES_KM[1:])
     regions = sorted(scores["point_set"].unique(), key=lambda p: (p != "spectral", p))
-    fig, axes = _figure(5.2 * len(regions), 4.2, ncols=len(regions), sharey=True)
+    fig, axes = _figure(4.6 * len(regions) + 2.0, 4.2, ncols=len(regions), sharey=True)
     for ax, region in zip(axes, regions, strict=True):
         mine = sel[sel["point_set"] == region]
         for method, style in styles.items():
@@ -336,6 +336,7 @@ def spectral_scores(rows: pd.DataFrame, rate: float, styles: dict[str, dict],
                      f"box {region.removeprefix('spectral:')}")
         ax.grid(True, which="both", alpha=0.3)
     axes[0].set_ylabel("PSD score 1 − PSD(error) / PSD(truth)")
-    axes[-1].legend(title="method", fontsize="small")
-    fig.suptitle(f"{title}, {100 * rate:g} % missing; dotted: effective resolution")
+    axes[-1].legend(title="method", fontsize="small", loc="upper left",
+                    bbox_to_anchor=(1.02, 1.0))
+    fig.suptitle(f"{title}, {100 * rate:g} % missing\n(dotted: effective resolution)")
     return fig
