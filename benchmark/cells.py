@@ -28,7 +28,12 @@ from reconbench.benchmark import ose
 from reconbench.benchmark.metrics import score
 from reconbench.benchmark.samples import sample_indices
 from reconbench.benchmark.scores import Distribution, probabilistic_score
-from reconbench.benchmark.spectral import effective_resolution, psd_score, zonal_spectra
+from reconbench.benchmark.spectral import (
+    SpectralBox,
+    effective_resolution,
+    psd_score,
+    zonal_spectra,
+)
 from reconbench.benchmark.suite import Component, Suite
 from reconbench.datasets.build import make_source
 from reconbench.datasets.grid import Grid
@@ -56,6 +61,8 @@ class Cell:
                    "mask": [self.mask.kind, self.mask.missing_rate, self.mask.seed]
                    + ([self.mask.params] if self.mask.params else []),
                    "split": self.suite.split, "samples": self.suite.samples}
+        if self.suite.spectral_boxes:  # rows of its own per box
+            content["spectral_boxes"] = self.suite.spectral_boxes
         return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()
                               ).hexdigest()[:20]
 
@@ -151,25 +158,42 @@ def uncertainty_rows(dist: xr.Dataset, method: Method, truth: np.ndarray, guidan
     return probabilistic_score(truth, forecast, points, grid.depth)
 
 
-def spectral_rows(truth: np.ndarray, values: np.ndarray, grid: Grid) -> pd.DataFrame:
+def spectral_rows(truth: np.ndarray, values: np.ndarray, grid: Grid,
+                  boxes: tuple[SpectralBox, ...] = ()) -> pd.DataFrame:
     """Effective resolution (km) of a cell, its samples pooled, per level and over all levels
-    (spectra summed over levels); rows with ``sample`` = -1 and point set "spectral".
+    (spectra summed over levels), and the PSD score of every wavelength bin over all levels
+    (metrics ``psd_score_KK``, K indexing the bins of
+    :data:`~reconbench.benchmark.spectral.WAVELENGTH_EDGES_KM`; bins no segment reaches
+    are left out); rows with ``sample`` = -1 and point set "spectral" for the whole grid,
+    "spectral:NAME" for each of the suite's ``boxes``.
 
     On a gappy truth the zonal segments run over the cells observed in every sample.
     """
-    depths, resolutions, totals = [], [], None
-    for k, depth in enumerate(grid.depth):
-        observed = grid.ocean[k] & np.isfinite(truth[:, k]).all(axis=0)
-        wavelength, p_truth, p_error = zonal_spectra(np.where(observed, truth[:, k], 0.0),
-                                                     values[:, k], observed, grid.lat, grid.lon)
-        depths.append(depth)
-        resolutions.append(effective_resolution(wavelength, psd_score(p_truth, p_error)))
-        pair = np.nan_to_num(np.stack([p_truth, p_error]))
-        totals = pair if totals is None else totals + pair
-    depths.append(np.nan)
-    resolutions.append(effective_resolution(wavelength, psd_score(totals[0], totals[1])))
-    return pd.DataFrame({"sample": -1, "time": "", "depth": depths, "point_set": "spectral",
-                         "metric": "effective_resolution_km", "value": resolutions})
+    observed = grid.ocean & np.isfinite(truth).all(axis=0)  # (depth, lat, lon)
+    filled = np.where(observed[None], truth, 0.0)
+    regions = [("spectral", None, 16)] + [(f"spectral:{b.name}", b.mask(grid.lat, grid.lon),
+                                           b.segment_cells) for b in boxes]
+    frames = []
+    for point_set, inside, length in regions:
+        depths, metrics, values_out, totals = [], [], [], None
+        for k, depth in enumerate(grid.depth):
+            cells = observed[k] if inside is None else observed[k] & inside
+            wavelength, p_truth, p_error = zonal_spectra(filled[:, k], values[:, k], cells,
+                                                         grid.lat, grid.lon, length)
+            depths.append(depth)
+            metrics.append("effective_resolution_km")
+            values_out.append(effective_resolution(wavelength, psd_score(p_truth, p_error)))
+            pair = np.nan_to_num(np.stack([p_truth, p_error]))
+            totals = pair if totals is None else totals + pair
+        pooled = psd_score(totals[0], totals[1])
+        known = np.flatnonzero(np.isfinite(pooled))
+        depths += [np.nan] * (1 + known.size)
+        metrics += ["effective_resolution_km"] + [f"psd_score_{b:02d}" for b in known]
+        values_out += [effective_resolution(wavelength, pooled), *pooled[known]]
+        frames.append(pd.DataFrame({"sample": -1, "time": "", "depth": depths,
+                                    "point_set": point_set, "metric": metrics,
+                                    "value": values_out}))
+    return pd.concat(frames, ignore_index=True)
 
 
 def run_cell(cell: Cell, method: Method, truth: xr.DataArray, grid: Grid,
@@ -195,7 +219,8 @@ def run_cell(cell: Cell, method: Method, truth: xr.DataArray, grid: Grid,
     extra = [] if dist is None else [uncertainty_rows(dist, method, truth.values, guidance,
                                                       grid, cell.method.label)]
     rows = dated(pd.concat([rows, *extra], ignore_index=True), truth)
-    rows = pd.concat([rows, spectral_rows(truth.values, values, grid)], ignore_index=True)
+    rows = pd.concat([rows, spectral_rows(truth.values, values, grid, cell.suite.spectral_boxes)],
+                     ignore_index=True)
     scoring_seconds = time.perf_counter() - start
     cost = {"fit_seconds": fit_seconds, "seconds_per_field": seconds / truth.sizes["time"],
             "peak_rss_mb": memory.peak_mb, "scoring_seconds": scoring_seconds}

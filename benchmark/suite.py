@@ -30,6 +30,9 @@ default)::
     [tune]                         # optional: how 'reconbench tune' searches (benchmark/tune.py)
     trials = 20
 
+    [spectral]                     # optional: regional boxes also scored spectrally
+    boxes = [{name = "north-atlantic", lon = [-60, -10], lat = [30, 60]}]
+
 A suite written by ``reconbench tune`` also holds a ``[tuned]`` table: where
 and how its parameters were chosen, recorded in the results' metadata.
 
@@ -53,6 +56,7 @@ from importlib import resources
 from pathlib import Path
 
 from reconbench.benchmark import ose
+from reconbench.benchmark.spectral import SpectralBox, parse_boxes
 from reconbench.datasets.build import check_source_params
 from reconbench.datasets.masks import MASK_KINDS, check_missing_rate, mask_kind_names
 from reconbench.datasets.source import SPLITS
@@ -62,7 +66,7 @@ from reconbench.params import did_you_mean
 
 SUITE_KEYS = {"name", "description", "split", "samples", "seeds", "missing_rates",
               "mask_kinds", "mask_params", "datasets", "methods", "observations", "tune",
-              "tuned"}
+              "tuned", "spectral"}
 #: Suite keys that do not change a run's results (left out of the config hash).
 TUNING_KEYS = ("search", "tune", "tuned")
 
@@ -108,6 +112,8 @@ class Suite:
     tune: dict = field(default_factory=dict)
     #: the ``[tuned]`` table: provenance of parameters chosen by ``reconbench tune``
     tuned: dict = field(default_factory=dict)
+    #: regional boxes of the spectral score (the ``[spectral]`` table); empty: the whole grid
+    spectral_boxes: tuple[SpectralBox, ...] = ()
 
     @property
     def config_hash(self) -> str:
@@ -116,6 +122,8 @@ class Suite:
                    if k not in ("source_text", "description", *TUNING_KEYS)}
         if not self.observations:  # the hash of a gridded suite is what it always was
             content.pop("observations")
+        if not self.spectral_boxes:  # nor does a suite without spectral boxes change
+            content.pop("spectral_boxes")
         return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()
                               ).hexdigest()[:12]
 
@@ -204,7 +212,8 @@ def parse_suite(text: str, origin: str = "suite") -> Suite:
         samples=samples, seeds=tuple(seeds), missing_rates=rates, mask_kinds=tuple(kinds),
         mask_params=mask_params, datasets=datasets, methods=methods, source_text=text,
         observations=observations, search=search, tune=raw.get("tune", {}),
-        tuned=raw.get("tuned", {}))
+        tuned=raw.get("tuned", {}),
+        spectral_boxes=parse_boxes(raw["spectral"], origin) if "spectral" in raw else ())
 
 
 def _check_params(origin: str, datasets, methods, mask_params: dict) -> None:

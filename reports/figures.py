@@ -1,5 +1,5 @@
 """Paper-style figures of method scores: error vs missing rate, error vs depth,
-cost vs accuracy, and ensemble spread vs error.
+cost vs accuracy, ensemble spread vs error, interval coverage and PSD scores.
 
 Every builder returns a :class:`matplotlib.figure.Figure` (made without pyplot,
 so nothing depends on a display or a global state) or ``None`` when the store
@@ -13,8 +13,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from matplotlib.ticker import NullFormatter, ScalarFormatter
+from matplotlib.ticker import FuncFormatter, NullFormatter, ScalarFormatter
 
+from reconbench.benchmark.spectral import WAVELENGTH_EDGES_KM
 from reconbench.reports import stats
 
 #: Okabe & Ito (2008) colours, safe for the common colour-vision deficiencies.
@@ -257,4 +258,85 @@ def error_by_month(rows: pd.DataFrame, rate: float, styles: dict[str, dict],
     ax.set_title(f"{title}, {100 * rate:g} % missing, per month")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(title="method", fontsize="small")
+    return fig
+
+
+def coverage_vs_rate(rows: pd.DataFrame, styles: dict[str, dict],
+                     title: str) -> Figure | None:
+    """Coverage of the central 50 % and 90 % intervals against the missing rate, one panel
+    per interval, one line per method, the nominal coverage dashed.
+
+    Uses the all-levels rows on evaluation points (metrics ``coverage_50``,
+    ``coverage_90``) of one dataset and mask kind; bars show ± 1 sd over samples.
+    ``None`` when no method has coverage rows.
+    """
+    panels = [(metric, nominal) for metric, nominal in (("coverage_50", 0.5),
+                                                        ("coverage_90", 0.9))
+              if (rows["metric"] == metric).any()]
+    if not panels:
+        return None
+    fig, axes = _figure(5.2 * len(panels), 4.2, ncols=len(panels))
+    for ax, (metric, nominal) in zip(axes, panels, strict=True):
+        summary = stats.over_samples(rows, metric).groupby(level=["method",
+                                                                  "missing_rate"]).mean()
+        for method, style in styles.items():
+            block = _at(summary, "method", method)
+            if not block.empty:
+                ax.errorbar(100 * block.index.to_numpy(), block["mean"],
+                            yerr=block["std"].fillna(0), label=method, capsize=3, **style)
+        ax.axhline(nominal, color="0.4", linestyle="--", linewidth=1,
+                   label=f"nominal {nominal:g}")
+        ax.set_ylim(0, 1)
+        ax.set_xlabel("missing rate (%)")
+        ax.set_ylabel(f"share of points inside the central {100 * nominal:g} % interval")
+        ax.set_title(f"{100 * nominal:g} % interval coverage")
+        ax.grid(True, alpha=0.3)
+        ax.legend(title="method", fontsize="small")
+    fig.suptitle(title)
+    return fig
+
+
+def spectral_scores(rows: pd.DataFrame, rate: float, styles: dict[str, dict],
+                    title: str) -> Figure | None:
+    """PSD score against zonal wavelength at one missing rate, one line per method, one
+    panel for the whole grid and one per regional box; each method's effective resolution
+    (where its score crosses 0.5, dashed) is marked by a vertical line in its colour.
+
+    Uses the spectral rows (all levels pooled, metrics ``psd_score_KK`` and
+    ``effective_resolution_km``) of one dataset and mask kind, averaged over mask seeds;
+    ``None`` when there are none.
+    """
+    sel = rows[rows["point_set"].str.startswith("spectral") & rows["depth"].isna()
+               & np.isclose(rows["missing_rate"], rate)]
+    scores = sel[sel["metric"].str.fullmatch(r"psd_score_\d\d")]
+    if scores.empty:
+        return None
+    centres = np.sqrt(WAVELENGTH_EDGES_KM[:-1] * WAVELENGTH_EDGES_KM[1:])
+    regions = sorted(scores["point_set"].unique(), key=lambda p: (p != "spectral", p))
+    fig, axes = _figure(4.6 * len(regions) + 2.0, 4.2, ncols=len(regions), sharey=True)
+    for ax, region in zip(axes, regions, strict=True):
+        mine = sel[sel["point_set"] == region]
+        for method, style in styles.items():
+            curve = mine[(mine["method"] == method) & mine["metric"].str.startswith("psd_")]
+            if curve.empty:
+                continue
+            curve = curve.groupby("metric")["value"].mean()
+            ax.plot(centres[curve.index.str[-2:].astype(int)], curve.to_numpy(), label=method,
+                    linewidth=1.5, markersize=4, **style)
+            resolution = mine[(mine["method"] == method)
+                              & (mine["metric"] == "effective_resolution_km")]["value"].mean()
+            if np.isfinite(resolution):
+                ax.axvline(resolution, color=style["color"], linestyle=":", linewidth=1.2)
+        ax.axhline(0.5, color="0.4", linestyle="--", linewidth=1, label="score 0.5")
+        ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:g}"))
+        ax.set_ylim(max(-1.0, ax.get_ylim()[0]), 1.05)
+        ax.set_xlabel("zonal wavelength (km)")
+        ax.set_title("whole grid" if region == "spectral" else
+                     f"box {region.removeprefix('spectral:')}")
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0].set_ylabel("PSD score 1 − PSD(error) / PSD(truth)")
+    axes[-1].legend(title="method", fontsize="small", loc="upper left",
+                    bbox_to_anchor=(1.02, 1.0))
+    fig.suptitle(f"{title}, {100 * rate:g} % missing\n(dotted: effective resolution)")
     return fig

@@ -134,6 +134,7 @@ def build_report(store: ResultsStore, rates: list[float] | None = None,
     costs = stats.cost(rows)
 
     rate_plots, depth_plots, map_plots, cost_plots, calibration_plots = [], [], [], [], []
+    spectral_plots = []
     for dataset, kind, block in stats.by_dataset_kind(headline):
         stem, title = f"{tables.slug(dataset)}-{tables.slug(kind)}", f"{dataset}, {kind} masks"
         rate_plots.append(Plot(f"error-vs-rate-{stem}", f"Masked MSE on evaluation points "
@@ -159,6 +160,21 @@ def build_report(store: ResultsStore, rates: list[float] | None = None,
                 f"calibration-{stem}", f"Spread / skill against the missing rate (bars: ± 1 sd "
                 f"over samples) and rank or PIT histograms at {100 * rate:g} % missing, on "
                 f"evaluation points ({title}); calibrated: on the dashed lines.", calibration))
+        spectral = figures.spectral_scores(
+            rows[(rows["dataset"] == dataset) & (rows["mask_kind"] == kind)], rate, styles, title)
+        if spectral is not None:
+            spectral_plots.append(Plot(
+                f"psd-score-{stem}", f"PSD score against zonal wavelength at {100 * rate:g} % "
+                f"missing ({title}; all levels pooled, mean over mask seeds), for the whole "
+                f"grid and each regional box; dotted: each method's effective resolution, "
+                f"where its score falls to 0.5.", spectral))
+        coverage = figures.coverage_vs_rate(
+            rows[(rows["dataset"] == dataset) & (rows["mask_kind"] == kind)], styles, title)
+        if coverage is not None:
+            calibration_plots.append(Plot(
+                f"coverage-{stem}", f"Share of evaluation points inside each method's central "
+                f"50 % and 90 % intervals against the missing rate ({title}; bars: ± 1 sd over "
+                f"samples); calibrated: on the dashed nominal lines.", coverage))
         if dataset in costs.index.get_level_values("dataset"):
             cost_plots.append(Plot(f"cost-vs-accuracy-{stem}", f"Masked MSE at {100 * rate:g} % "
                                    f"missing against seconds per field ({title}).",
@@ -194,7 +210,8 @@ def build_report(store: ResultsStore, rates: list[float] | None = None,
         Section("Cost", "", tables.cost_tables(rows, methods), cost_plots),
         Section("Spectral effective resolution",
                 "The smallest zonal scale each method recovers (ocean data challenges' PSD "
-                "score), from the cell's samples.", tables.spectral_tables(rows, methods)),
+                "score), from the cell's samples.", tables.spectral_tables(rows, methods),
+                spectral_plots),
         Section("Uncertainty", "" if spread else "No method in this store states its "
                 "uncertainty (a variance or an ensemble); nothing to show.",
                 tables.uncertainty_tables(rows, methods),

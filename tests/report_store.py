@@ -26,9 +26,15 @@ DEPTHS = {"alpha": {10.0: 0.5, 100.0: 2.0}, "beta": {10.0: 1.5, 100.0: 1.0}}
 COST = {"alpha": (0.25, 300.0, 2.0), "beta": (0.002, 250.0, 5.0)}
 
 
-def hand_rows(ensemble: bool = False) -> pd.DataFrame:
+#: Wavelength bins of the hand-made PSD scores and each method's score in them.
+PSD_SCORES = {"alpha": {8: 0.3, 9: 0.7, 10: 0.95}, "beta": {8: 0.1, 9: 0.4, 10: 0.9}}
+
+
+def hand_rows(ensemble: bool = False, spectral: bool = False) -> pd.DataFrame:
     """The rows of the store; with ``ensemble``, also the probabilistic rows of an ensemble
-    (``spread``, ``crps``, ``spread_skill``, coverages and a 3-bin rank histogram)."""
+    (``spread``, ``crps``, ``spread_skill``, coverages and a 3-bin rank histogram); with
+    ``spectral``, PSD scores (:data:`PSD_SCORES`) for the whole grid and a box "gulf" whose
+    effective resolutions are twice the whole grid's."""
     factors = dict(FACTORS)
     if ensemble:
         factors.update({("spread", "evaluation"): 0.4, ("crps", "evaluation"): 0.3,
@@ -47,6 +53,13 @@ def hand_rows(ensemble: bool = False) -> pd.DataFrame:
                                         metric=metric, value=value * factor * depth_factor))
         records.append(dict(base, sample=-1, depth=np.nan, point_set="spectral",
                             metric="effective_resolution_km", value=1000.0 * values[0]))
+        if spectral:
+            records.append(dict(base, sample=-1, depth=np.nan, point_set="spectral:gulf",
+                                metric="effective_resolution_km", value=2000.0 * values[0]))
+            for point_set in ("spectral", "spectral:gulf"):
+                records += [dict(base, sample=-1, depth=np.nan, point_set=point_set,
+                                 metric=f"psd_score_{k:02d}", value=score)
+                            for k, score in PSD_SCORES[method].items()]
         for metric, value in zip(("seconds_per_field", "peak_rss_mb", "fit_seconds"),
                                  COST[method], strict=True):
             records.append(dict(base, sample=-1, depth=np.nan, point_set="cost", metric=metric,
@@ -70,10 +83,10 @@ def toy_truth() -> xr.DataArray:
                         attrs={"units": "degC"})
 
 
-def write_store(root, ensemble: bool = False) -> ResultsStore:
+def write_store(root, ensemble: bool = False, spectral: bool = False) -> ResultsStore:
     """The hand-made store on disk, with the truth and every cell's first sample."""
     store = ResultsStore(root)
-    rows = hand_rows(ensemble)
+    rows = hand_rows(ensemble, spectral)
     truth = toy_truth()
     store.write_truth("toy", truth)
     rng = np.random.default_rng(0)

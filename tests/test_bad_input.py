@@ -1,5 +1,7 @@
 """The bad-input matrix: every bad file, value or setting gets one clear line and
-leaves what was written before unchanged. Real ``python -m reconbench`` processes.
+leaves what was written before unchanged. The command line's ``main`` in this process
+(a real ``python -m reconbench`` process for the first case of each kind, which pins
+the process's exit status and its one line on stderr).
 
 Decisions documented here and in ``docs/scaleout.md``:
 
@@ -12,12 +14,15 @@ Decisions documented here and in ``docs/scaleout.md``:
   ``linear`` refuse it, ``climatology`` does not need observations.
 """
 
+from functools import partial
+
 import numpy as np
 import pandas as pd
 import pytest
-from cli_process import assert_user_error, cli
+from cli_process import assert_user_error, cli, in_process
 from tiny_suite import tiny_suite
 
+from reconbench.cli import main
 from reconbench.datasets.build import make_source
 from reconbench.datasets.masks import MaskSpec
 
@@ -34,9 +39,8 @@ def files(tmp_path_factory):
     obs = truth.where(MaskSpec("random", 0.9, seed=0).build(source.grid, 2))
     train.to_netcdf(folder / "train.nc")
     obs.to_netcdf(folder / "obs.nc")
-    out = cli("reconstruct", folder / "obs.nc", "--train", folder / "train.nc", "-m", "nearest",
-              "-o", folder / "recon.nc")
-    assert out.returncode == 0, out.stderr
+    assert main(["reconstruct", str(folder / "obs.nc"), "--train", str(folder / "train.nc"),
+                 "-m", "nearest", "-o", str(folder / "recon.nc")]) == 0
     return folder, train, obs
 
 
@@ -97,20 +101,21 @@ FILE_CASES = [
 
 @pytest.mark.parametrize(("spoil", "how", "extra", "fragment"),
                          [c[1:] for c in FILE_CASES], ids=[c[0] for c in FILE_CASES])
-def test_bad_file(files, tmp_path, spoil, how, extra, fragment):
+def test_bad_file(files, tmp_path, spoil, how, extra, fragment, capsys):
     folder, train, obs = files
     paths = {"train": folder / "train.nc", "obs": folder / "obs.nc"}
     paths[spoil] = tmp_path / f"bad-{spoil}.nc"
     how(train if spoil == "train" else obs).to_netcdf(paths[spoil])
     before = (folder / "recon.nc").read_bytes()
-    out = cli("reconstruct", paths["obs"], "--train", paths["train"], "-m", "nearest", *extra,
+    run = cli if how is FILE_CASES[0][2] else partial(in_process, capsys)
+    out = run("reconstruct", paths["obs"], "--train", paths["train"], "-m", "nearest", *extra,
               "-o", folder / "recon.nc")
     assert_user_error(out, fragment)
     assert (folder / "recon.nc").read_bytes() == before
 
 
 @pytest.mark.parametrize("content", ["text", "netcdf4-half", "netcdf3-half"])
-def test_unreadable_file(files, tmp_path, content):
+def test_unreadable_file(files, tmp_path, content, capsys):
     folder, _, obs = files
     bad = tmp_path / "bad.nc"
     if content == "text":
@@ -119,7 +124,8 @@ def test_unreadable_file(files, tmp_path, content):
         obs.to_netcdf(bad, format="NETCDF4" if content == "netcdf4-half" else "NETCDF3_64BIT")
         bad.write_bytes(bad.read_bytes()[: bad.stat().st_size // 2])
     before = (folder / "recon.nc").read_bytes()
-    out = cli("reconstruct", bad, "--train", folder / "train.nc", "-m", "nearest",
+    run = cli if content == "text" else partial(in_process, capsys)
+    out = run("reconstruct", bad, "--train", folder / "train.nc", "-m", "nearest",
               "-o", folder / "recon.nc")
     assert_user_error(out, "could not be read")
     assert (folder / "recon.nc").read_bytes() == before
@@ -130,8 +136,8 @@ def test_unreadable_file(files, tmp_path, content):
 def store(tmp_path_factory):
     folder = tmp_path_factory.mktemp("store")
     (folder / "tiny.toml").write_text(SUITE)
-    out = cli("run", folder / "tiny.toml", "--results", folder / "res", "--no-progress")
-    assert out.returncode == 0, out.stderr
+    assert main(["run", str(folder / "tiny.toml"), "--results", str(folder / "res"),
+                 "--no-progress"]) == 0
     return folder
 
 
@@ -150,18 +156,19 @@ SUITE_CASES = [
 
 @pytest.mark.parametrize(("text", "fragment"), [c[1:] for c in SUITE_CASES],
                          ids=[c[0] for c in SUITE_CASES])
-def test_bad_suite(store, text, fragment):
+def test_bad_suite(store, text, fragment, capsys):
     files = {p: p.read_bytes() for p in sorted((store / "res").rglob("*")) if p.is_file()}
     (store / "bad.toml").write_text(text)
-    out = cli("run", store / "bad.toml", "--results", store / "res", "--no-progress")
+    run = cli if text == SUITE_CASES[0][1] else partial(in_process, capsys)
+    out = run("run", store / "bad.toml", "--results", store / "res", "--no-progress")
     assert_user_error(out, fragment)
     assert {p: p.read_bytes() for p in sorted((store / "res").rglob("*")) if p.is_file()} == files
 
 
 def test_missing_rate_zero_means_no_evaluation_points(tmp_path):
     (tmp_path / "zero.toml").write_text(SUITE.replace("[0.5]", "[0.0]"))
-    out = cli("run", tmp_path / "zero.toml", "--results", tmp_path / "res", "--no-progress")
-    assert out.returncode == 0, out.stderr
+    assert main(["run", str(tmp_path / "zero.toml"), "--results", str(tmp_path / "res"),
+                 "--no-progress"]) == 0
     rows = pd.read_parquet(tmp_path / "res" / "results.parquet")
     mse = rows[rows.metric == "mse"].groupby("point_set").value
     assert mse.apply(lambda v: v.isna().all())["evaluation"]

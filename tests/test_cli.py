@@ -1,4 +1,5 @@
-"""The command line, run as a user would: real processes, real files, one-line errors."""
+"""The command line, run as a user would: real processes, real files, one-line errors
+(every command at least once in a real process; further error cases in this process)."""
 
 import json
 
@@ -6,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
-from cli_process import assert_user_error, cli
+from cli_process import assert_user_error, cli, in_process
 from tiny_suite import tiny_suite
 
 from reconbench.cli import main
@@ -75,21 +76,22 @@ def test_report_compares_two_stores(results):
      ["unknown parameter(s) wrap for method 'linear'"]),
     (TINY.replace("name = \"synthetic\"", "name = \"cmip7\""), ["unknown dataset 'cmip7'"]),
 ])
-def test_bad_suites_leave_results_intact(results, suite, fragments):
+def test_bad_suites_leave_results_intact(results, suite, fragments, capsys):
     before = (results / "res" / "results.parquet").read_bytes()
     cells = sorted(p.name for p in (results / "res" / "cells").iterdir())
     (results / "bad.toml").write_text(suite)
-    out = cli("run", results / "bad.toml", "--results", results / "res", "--no-progress")
+    out = in_process(capsys, "run", results / "bad.toml", "--results", results / "res",
+                     "--no-progress")
     assert_user_error(out, *fragments)
     assert (results / "res" / "results.parquet").read_bytes() == before
     assert sorted(p.name for p in (results / "res" / "cells").iterdir()) == cells
 
 
-def test_missing_inputs(tmp_path):
-    assert_user_error(cli("run", tmp_path / "none.toml"), "does not exist")
-    assert_user_error(cli("report", tmp_path / "none"), "does not exist")
+def test_missing_inputs(tmp_path, capsys):
+    assert_user_error(cli("run", tmp_path / "none.toml"), "does not exist")  # a real process
+    assert_user_error(in_process(capsys, "report", tmp_path / "none"), "does not exist")
     (tmp_path / "empty").mkdir()
-    assert_user_error(cli("report", tmp_path / "empty"), "is not a results store")
+    assert_user_error(in_process(capsys, "report", tmp_path / "empty"), "is not a results store")
 
 
 @pytest.fixture(scope="module")
@@ -115,19 +117,21 @@ def test_reconstruct_writes_a_complete_field(netcdf_files):
     assert recon.attrs["reconstruction_method"] == "linear"
 
 
-def test_reconstruct_bad_inputs(netcdf_files):
+def test_reconstruct_bad_inputs(netcdf_files, capsys):
     folder, _, _ = netcdf_files
     (folder / "notes.nc").write_text("this is not NetCDF")
     base = ["--train", folder / "train.nc", "-m", "nearest", "-o", folder / "x.nc"]
     assert_user_error(cli("reconstruct", folder / "notes.nc", *base), "could not be read as NetCDF")
-    assert_user_error(cli("reconstruct", folder / "obs.nc", *base, "--variable", "sst"),
-                      "has no variable 'sst'", "thetao")
-    assert_user_error(cli("reconstruct", folder / "missing.nc", *base), "does not exist")
+    assert_user_error(in_process(capsys, "reconstruct", folder / "obs.nc", *base, "--variable",
+                                 "sst"), "has no variable 'sst'", "thetao")
+    assert_user_error(in_process(capsys, "reconstruct", folder / "missing.nc", *base),
+                      "does not exist")
     xr.full_like(xr.open_dataset(folder / "train.nc"), np.nan).to_netcdf(folder / "land.nc")
-    assert_user_error(cli("reconstruct", folder / "obs.nc", "--train", folder / "land.nc", "-m",
-                          "nearest", "-o", folder / "x.nc"), "grid has no ocean cell")
-    assert_user_error(cli("reconstruct", folder / "obs.nc", *base[:-4], "-m", "oracle", "-o",
-                          folder / "x.nc"), "unknown method 'oracle'")
+    assert_user_error(in_process(capsys, "reconstruct", folder / "obs.nc", "--train",
+                                 folder / "land.nc", "-m", "nearest", "-o", folder / "x.nc"),
+                      "grid has no ocean cell")
+    assert_user_error(in_process(capsys, "reconstruct", folder / "obs.nc", *base[:-4], "-m",
+                                 "oracle", "-o", folder / "x.nc"), "unknown method 'oracle'")
     assert not (folder / "x.nc").exists()
 
 

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import xarray as xr
 from cf_files import write
-from cli_process import assert_user_error, cli
+from cli_process import assert_user_error, in_process
 
 from reconbench.benchmark.runner import run_suite
 from reconbench.benchmark.suite import parse_suite
@@ -96,8 +96,8 @@ def test_target_grid_that_misses_the_source(box):
         CFSource(str(box), grid=20.0)
 
 
-def test_describe_shows_the_regional_range(box):
-    out = cli("describe", "netcdf", "-p", f"paths='{box}'")
+def test_describe_shows_the_regional_range(box, capsys):
+    out = in_process(capsys, "describe", "netcdf", "-p", f"paths='{box}'")
     assert out.returncode == 0, out.stderr
     assert "lon -3.5 .. 2.5 °E" in out.stdout
     assert "train: 24 months, 2000-01 .. 2001-12" in out.stdout
@@ -203,9 +203,10 @@ def test_single_step_is_the_test_split_and_nearest_runs(snapshot, tmp_path):
     assert levels.nunique() == 20
 
 
-def test_single_step_refuses_a_method_that_needs_training(snapshot, tmp_path):
+def test_single_step_refuses_a_method_that_needs_training(snapshot, tmp_path, capsys):
     (tmp_path / "s.toml").write_text(snapshot_suite(snapshot, "climatology"))
-    out = cli("run", tmp_path / "s.toml", "--results", tmp_path / "res", "--no-progress")
+    out = in_process(capsys, "run", tmp_path / "s.toml", "--results", tmp_path / "res",
+                     "--no-progress")
     assert_user_error(out, "method 'climatology' needs training but the train split of dataset "
                            "'netcdf' is empty (the dataset has 1 time step, 2000-01-16)")
     assert not (tmp_path / "res").exists()
@@ -238,17 +239,17 @@ def test_units_spellings(tmp_path, units, offset):
     assert scale == pytest.approx(1.0)
 
 
-def test_units_override_in_describe_and_reconstruct(tmp_path):
+def test_units_override_in_describe_and_reconstruct(tmp_path, capsys):
     path = field_file(tmp_path / "k.nc", BOX_LAT, BOX_LON, MONTHS, units="degC", offset=273.15)
-    out = cli("describe", "netcdf", "-p", f"paths='{path}'", "-p", "units='K'")
+    out = in_process(capsys, "describe", "netcdf", "-p", f"paths='{path}'", "-p", "units='K'")
     assert out.returncode == 0, out.stderr
     assert "units: degC (file: degC; read as 'K' by the units parameter)" in out.stdout
     obs = tmp_path / "obs.nc"
     ds = xr.open_dataset(path).load()
     ds["thetao"][:, 1::2] = np.nan
     ds.to_netcdf(obs)
-    recon = cli("reconstruct", obs, "--train", path, "-m", "nearest", "--units", "K",
-                "-o", tmp_path / "r.nc")
+    recon = in_process(capsys, "reconstruct", obs, "--train", path, "-m", "nearest", "--units",
+                       "K", "-o", tmp_path / "r.nc")
     assert recon.returncode == 0, recon.stderr
     written = xr.open_dataset(tmp_path / "r.nc")["thetao"]
     assert written.dims == ("time", "lat", "lon")  # (time, lat, lon) in, (time, lat, lon) out

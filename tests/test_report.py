@@ -134,7 +134,8 @@ def test_ensemble_store_gets_a_spread_figure(tmp_path):
     (plot,) = [p for s in report.sections for p in s.plots if p.name == "spread-vs-error"]
     assert len(plot.figure.axes) == 2
     (section,) = [s for s in report.sections if s.heading == "Uncertainty"]
-    assert [p.name for p in section.plots] == ["calibration-toy-random", "spread-vs-error"]
+    assert [p.name for p in section.plots] == ["calibration-toy-random", "coverage-toy-random",
+                                               "spread-vs-error"]
     (table,) = section.tables
     text = to_markdown(report)
     # CRPS = 0.3 x the headline: beta 0.3 ± 0.212 at 50 %; only CRPS is ranked
@@ -175,3 +176,11 @@ def test_bad_input_is_one_clear_error(tmp_path, store):
         build_report(store, rates=[0.7])
 
 
+
+
+def test_spectral_section_has_the_psd_figure_and_the_box_table(tmp_path):
+    report = build_report(write_store(tmp_path, spectral=True))
+    (section,) = [s for s in report.sections if s.heading == "Spectral effective resolution"]
+    assert [p.name for p in section.plots] == ["psd-score-toy-random"]
+    assert [t.name for t in section.tables] == ["spectral-toy-random",
+                                                "spectral-boxes-toy-random"]

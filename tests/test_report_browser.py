@@ -54,7 +54,8 @@ def screenshot(driver, name: str, full_page: bool) -> Path:
 
 
 def test_report_opens_with_all_images_and_no_errors(browser, tmp_path):
-    output = write_report(build_report(write_store(tmp_path / "store", ensemble=True)),
+    output = write_report(build_report(write_store(tmp_path / "store", ensemble=True,
+                                                      spectral=True)),
                           tmp_path / "report")
     browser.get((output / "report.html").as_uri())
     assert browser.execute_script("return document.readyState") == "complete"
@@ -68,9 +69,9 @@ def test_report_opens_with_all_images_and_no_errors(browser, tmp_path):
     assert browser.execute_script(
         "return document.getElementById('uncertainty-toy-random').getBoundingClientRect().height"
     ) > 0
-    assert browser.execute_script(
-        "return document.getElementById('calibration-toy-random').querySelector('img')"
-        ".naturalWidth") > 0
+    for figure in ("calibration-toy-random", "coverage-toy-random", "psd-score-toy-random"):
+        assert browser.execute_script(
+            f"return document.getElementById('{figure}').querySelector('img').naturalWidth") > 0
     errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
     assert not errors, errors
     # nothing wider than the screen but the scrollable table boxes

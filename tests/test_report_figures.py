@@ -5,6 +5,7 @@ import pytest
 from matplotlib.figure import Figure
 from report_store import hand_rows, write_store
 
+from reconbench.benchmark.spectral import WAVELENGTH_EDGES_KM
 from reconbench.benchmark.store import ResultsStore
 from reconbench.reports import figures, maps, stats
 
@@ -121,3 +122,52 @@ def test_error_by_month_draws_one_line_per_method_with_seeds_averaged():
     assert lines["alpha"].tolist() == [5.0] and lines["beta"].tolist() == [7.0]
     assert [t.get_text() for t in ax.get_xticklabels()] == ["2000-01"]
     assert figures.error_by_month(rows, 0.3, STYLES, "toy") is None
+
+
+def test_coverage_vs_rate_has_a_panel_per_interval_and_the_nominal_lines():
+    assert figures.coverage_vs_rate(hand_rows(), STYLES, "t") is None
+    fig = figures.coverage_vs_rate(hand_rows(ensemble=True), STYLES, "toy")
+    fifty, ninety = fig.axes
+    assert [ax.get_title() for ax in fig.axes] == ["50 % interval coverage",
+                                                   "90 % interval coverage"]
+    assert fifty.get_xlabel() == "missing rate (%)" and fifty.get_ylim() == (0, 1)
+    assert sorted(legend_texts(fifty)) == METHODS + ["nominal 0.5"]
+    assert sorted(legend_texts(ninety)) == METHODS + ["nominal 0.9"]
+    # coverage_50 = 0.1 x the headline: alpha's samples (1, 3) at 50 % -> mean 0.2
+    alpha = fifty.containers[0].lines[0]
+    assert list(alpha.get_xdata()) == [50, 90]
+    np.testing.assert_allclose(np.asarray(alpha.get_ydata(), float), [0.2, 0.5])
+    nominal = [line for line in ninety.get_lines() if line.get_linestyle() == "--"]
+    assert [list(line.get_ydata()) for line in nominal] == [[0.9, 0.9]]
+
+
+def test_spectral_scores_have_a_panel_per_region_and_mark_the_effective_resolution():
+    assert figures.spectral_scores(hand_rows(), 0.5, STYLES, "t") is None
+    fig = figures.spectral_scores(hand_rows(spectral=True), 0.5, STYLES, "toy")
+    whole, gulf = fig.axes
+    assert [whole.get_title(), gulf.get_title()] == ["whole grid", "box gulf"]
+    assert whole.get_xscale() == "log" and whole.get_xlabel() == "zonal wavelength (km)"
+    centres = np.sqrt(WAVELENGTH_EDGES_KM[:-1] * WAVELENGTH_EDGES_KM[1:])
+    alpha = whole.get_lines()[0]
+    np.testing.assert_allclose(alpha.get_xdata(), centres[[8, 9, 10]])
+    np.testing.assert_allclose(alpha.get_ydata(), [0.3, 0.7, 0.95])
+    # effective resolution at 50 %: 1000 x alpha's first sample (1.0) on the whole grid,
+    # twice that in the box; dotted, in the method's colour
+    marks = [line for line in gulf.get_lines() if line.get_linestyle() == ":"]
+    assert [line.get_xdata()[0] for line in marks] == [2000.0, 1000.0]
+    assert marks[0].get_color() == STYLES["alpha"]["color"]
+    assert "score 0.5" in legend_texts(gulf)
+
+
+def test_spectral_box_table_has_a_section_per_box():
+    from reconbench.reports import tables
+
+    whole, boxes = tables.spectral_tables(hand_rows(spectral=True), METHODS)
+    assert whole.name == "spectral-toy-random" and boxes.name == "spectral-boxes-toy-random"
+    assert boxes.index == ("box", "method")
+    (section,) = boxes.sections
+    assert [labels for labels, _ in section] == [("gulf", "alpha"), ("", "beta")]
+    # alpha's box resolution: 2000 x samples' first value (1 at 50 %, 4 at 90 %)
+    assert [e.mean for e in section[0][1]] == [2000.0, 8000.0]
+    assert [e.bold for e in section[1][1]] == [True, False]  # beta finer at 50 %
+    assert len(tables.spectral_tables(hand_rows(), METHODS)) == 1

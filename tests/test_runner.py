@@ -49,10 +49,14 @@ def test_rows_are_complete(store, source):
     n_levels = source.grid.depth.size
     n_cells = 3 * 2 * 2  # methods x rates x seeds
     per_sample = (n_levels + 1) * (3 * 8 + 1)  # 3 point sets x (6 metrics, n_points, coverage)
-    # plus the paper total; per cell 4 cost rows and the spectral rows (levels + pooled)
-    assert len(rows) == n_cells * (2 * per_sample + 4 + n_levels + 1)
+    # plus the paper total; per cell 4 cost rows and the spectral rows (effective resolution
+    # per level + pooled, and the pooled PSD score of each wavelength bin a segment reaches)
     spectral = rows[rows.point_set == "spectral"]
-    assert set(spectral.metric) == {"effective_resolution_km"} and (spectral["sample"] == -1).all()
+    resolution = spectral[spectral.metric == "effective_resolution_km"]
+    assert len(resolution) == n_cells * (n_levels + 1) and (spectral["sample"] == -1).all()
+    psd = spectral[spectral.metric != "effective_resolution_km"]
+    assert psd.metric.str.fullmatch(r"psd_score_\d\d").all() and psd.depth.isna().all()
+    assert len(rows) == n_cells * (2 * per_sample + 4) + len(spectral)
     assert rows.groupby("cell").ngroups == n_cells
     headline = rows[(rows.metric == "mse") & (rows.point_set == "evaluation")]
     assert headline.value.notna().all() and (headline.value > 0).all()

@@ -2,7 +2,7 @@
 cells land, and ``run --dry-run`` to see what a run would do."""
 
 import pytest
-from cli_process import assert_user_error, cli
+from cli_process import assert_user_error, cli, in_process
 from tiny_suite import tiny_suite
 
 from reconbench.benchmark.runner import run_suite
@@ -77,7 +77,7 @@ def test_a_run_that_finishes_no_cell_writes_nothing(tmp_path):
     assert not list((tmp_path / "s").rglob("*.nc"))
 
 
-def test_dry_run_lists_cells_and_counts_the_done_ones(tmp_path):
+def test_dry_run_lists_cells_and_counts_the_done_ones(tmp_path, capsys):
     suite = tmp_path / "tiny.toml"
     suite.write_text(tiny_suite(["climatology"], [0.5, 0.9]))
     out = cli("run", suite, "--results", tmp_path / "r", "--dry-run")
@@ -86,10 +86,10 @@ def test_dry_run_lists_cells_and_counts_the_done_ones(tmp_path):
     assert not (tmp_path / "r").exists()
     run_suite(parse_suite(tiny_suite(["climatology"], [0.5])), tmp_path / "r", progress=False)
     suite.write_text(tiny_suite(["climatology"], [0.5]))
-    out = cli("run", suite, "--results", tmp_path / "r", "--dry-run")
+    out = in_process(capsys, "run", suite, "--results", tmp_path / "r", "--dry-run")
     assert "1 cells, 1 done, 0 to run" in out.stdout and out.stdout.startswith("done  ")
     suite.write_text(tiny_suite(["climatology"], [0.5, 0.9]))  # another config
-    assert_user_error(cli("run", suite, "--results", tmp_path / "r", "--dry-run"),
+    assert_user_error(in_process(capsys, "run", suite, "--results", tmp_path / "r", "--dry-run"),
                       "rows of two configs are never mixed")
 
 

@@ -78,3 +78,38 @@ def test_missing_suite_file(tmp_path):
         load_suite(tmp_path / "nope.toml")
     with pytest.raises(ConfigError, match="no suite named 'nope'"):
         load_suite("nope")
+
+
+BOXES = """
+[spectral]
+boxes = [{name = "north", lon = [0, 120], lat = [20, 60]},
+         {name = "dateline", lon = [150, -150], lat = [-30, 30], segment_cells = 8}]
+"""
+
+
+def test_spectral_boxes_are_parsed_and_change_the_hash_only_when_given():
+    suite = parse_suite(GOOD + BOXES)
+    north, dateline = suite.spectral_boxes
+    assert (north.name, north.lon, north.lat, north.segment_cells) == (
+        "north", (0.0, 120.0), (20.0, 60.0), 16)
+    assert dateline.lon == (150.0, -150.0) and dateline.segment_cells == 8
+    # a suite without boxes keeps the hash it had before boxes existed
+    assert parse_suite(GOOD).spectral_boxes == ()
+    assert parse_suite(GOOD).config_hash == "6023a531615e"
+    assert suite.config_hash != parse_suite(GOOD).config_hash
+    assert cells_of(suite)[0].key != cells_of(parse_suite(GOOD))[0].key
+
+
+@pytest.mark.parametrize(("boxes", "message"), [
+    ('boxes = [{name = "b", lon = [0, 10]}]', "box 'b' needs name, lon, lat"),
+    ('boxes = [{name = "b", lon = [0, 10], lat = [50, 20]}]', "south < north"),
+    ('boxes = [{name = "b", lon = [0, 400], lat = [0, 20]}]', r"lon must be \[low, high\]"),
+    ('boxes = [{name = "b", lon = [0, 10], lat = [0, 20], segment_cells = 2}]',
+     "segment_cells must be an integer >= 4"),
+    ('boxes = [{name = "b", lon = [0, 10], lat = [0, 20]}, '
+     '{name = "b", lon = [10, 20], lat = [0, 20]}]', "box names must be unique"),
+    ('box = []', r"\[spectral\] takes one key"),
+])
+def test_malformed_spectral_boxes(boxes, message):
+    with pytest.raises(ConfigError, match=message):
+        parse_suite(GOOD + "[spectral]\n" + boxes + "\n", "suite.toml")
