@@ -5,8 +5,9 @@ For every method of a suite, ``reconbench tune`` tries parameter settings
 method, else the method class's own :attr:`~reconbench.methods.base.Method.search_space`.
 A trial is the method with the suite's parameters updated by the trial's, run
 as ordinary runner cells on the **validation split** (never the test split),
-with mask seeds of the tuning's own, so the cells run serially or on a Dask
-cluster exactly like a suite's. Its score is the headline metric: the masked
+with mask seeds of the tuning's own, in worker processes that the seconds
+budget stops mid-cell (:mod:`reconbench.benchmark.trials`), or as cells on a
+running Dask scheduler. Its score is the headline metric: the masked
 MSE on evaluation points (°C², pooled over levels), averaged over the samples,
 missing rates and seeds. Trial 0 is the suite's own setting, so a tuned
 setting is never worse than the untuned one on validation.
@@ -15,7 +16,8 @@ The ``[tune]`` table of a suite (every key optional)::
 
     [tune]
     trials = 20                 # trials per method at most (trial 0 included)
-    seconds = 600               # wall seconds per method at most (no new trial after)
+    seconds = 600               # wall seconds per method at most (trials still running
+                                # then are stopped, with no score)
     strategy = "auto"           # "grid": every combination in order; "random": a
                                 # seeded random order of them; "auto": grid when
                                 # every combination fits in the trials, else random
@@ -246,16 +248,10 @@ def trial_workers(scheduler: str | None) -> int | None:
     remote Dask scheduler (whose cells run to their end past the budget)."""
     if scheduler in (None, "serial"):
         return 1
-    if scheduler.startswith("local:"):
-        try:
-            workers = int(scheduler.removeprefix("local:"))
-        except ValueError:
-            workers = 0
-        if workers < 1:
-            raise ConfigError(f"--scheduler {scheduler}: expected local:N with N a positive "
-                              f"number of worker processes")
-        return workers
-    return None
+    count = scheduler.removeprefix("local:")
+    if scheduler.startswith("local:") and count.isdigit() and int(count) >= 1:
+        return int(count)
+    return None  # a Dask scheduler's address (or a bad value, which scheduler_for names)
 
 
 def tune_method(suite: Suite, config: TuneConfig, plan: list[Trial], store: ResultsStore,

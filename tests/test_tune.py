@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from distributed import LocalCluster
 
 from reconbench.benchmark.cells import Workbench
 from reconbench.benchmark.runner import run_metadata
@@ -232,22 +233,28 @@ def test_the_seconds_budget_stops_new_trials(tmp_path):
     assert outcome.chosen == {}
 
 
-def test_cli_tune_on_dask_matches_serial(tmp_path, capsys):
+def test_cli_tune_on_workers_and_dask_matches_serial(tmp_path, capsys):
+    """The same trials' scores serially, on two worker processes and on a Dask scheduler."""
     text = SUITE.format(source="synthetic").replace(
         '[[methods]]\nname = "offset-climatology"\n[[methods]]\nname = "climatology"',
         '[[methods]]\nname = "dineof"\ntrain_months = 12\n[methods.search]\n'
         'max_modes = [2, 6]')
     path = tmp_path / "tiny.toml"
     path.write_text(text)
-    for scheduler in ("serial", "local:2"):
-        assert main(["tune", str(path), "--results", str(tmp_path / scheduler), "--no-progress",
-                     "--scheduler", scheduler]) == 0
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as cluster:
+        for name, scheduler in (("serial", "serial"), ("local:2", "local:2"),
+                                ("dask", cluster.scheduler_address)):
+            assert main(["tune", str(path), "--results", str(tmp_path / name), "--no-progress",
+                         "--scheduler", scheduler]) == 0
     out = capsys.readouterr().out
     assert "| dineof |" in out and "tiny-tuned.toml" in out
-    serial, dask = (pd.read_csv(tmp_path / s / "trials.csv").set_index("searched").val_mse
-                    for s in ("serial", "local:2"))
-    assert len(serial) == 3
-    pd.testing.assert_series_equal(dask, serial, rtol=1e-6)
+    serial, workers, dask = (pd.read_csv(tmp_path / s / "trials.csv").set_index("searched")
+                             for s in ("serial", "local:2", "dask"))
+    assert len(serial) == 3 and (serial.status == "finished").all()
+    pd.testing.assert_series_equal(workers.val_mse, serial.val_mse, rtol=1e-6)
+    pd.testing.assert_series_equal(dask.val_mse, serial.val_mse, rtol=1e-6)
+    serial = serial.val_mse
     best = json.loads(serial.idxmin())
     run = parse_suite((tmp_path / "local:2" / "tiny-tuned.toml").read_text())
     assert run.methods[0].params == {"train_months": 12, **best}
