@@ -281,6 +281,14 @@ def cmd_train(args) -> None:
               f"{training['device']}{processes})")
 
 
+def cmd_make_daily_sea(args) -> None:
+    from reconbench.datasets.daily_sea import write_daily_sea
+
+    path = write_daily_sea(args.output, n_days=args.days, resolution=args.resolution,
+                           seed=args.seed)
+    print(f"wrote {path}: daily synthetic regional SST, {args.days} days from 2000-01-01")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="reconbench",
@@ -374,6 +382,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also write the method's uncertainty: VARIABLE_variance (°C²) or "
                         "VARIABLE_members and VARIABLE_spread (°C)")
     p.set_defaults(func=cmd_reconstruct)
+
+    p = sub.add_parser("make-daily-sea", help="write the synthetic daily regional SST file of "
+                                              "the daily-sea suite (docs/tuning.md)")
+    p.add_argument("output", nargs="?", default="daily_sea.nc", help="NetCDF file to write")
+    p.add_argument("--days", type=int, default=1461, help="days from 2000-01-01 (default 4 "
+                                                          "years: train 2000-01, val 02, test 03)")
+    p.add_argument("--resolution", type=float, default=0.25, help="grid spacing in degrees")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_make_daily_sea)
 
     p = sub.add_parser("train", help="train the ReconMOST diffusion prior on a dataset (on N "
                                      "CPUs or GPUs: torchrun --nproc_per_node N -m reconbench "

@@ -5,8 +5,9 @@ For every method of a suite, ``reconbench tune`` tries parameter settings
 method, else the method class's own :attr:`~reconbench.methods.base.Method.search_space`.
 A trial is the method with the suite's parameters updated by the trial's, run
 as ordinary runner cells on the **validation split** (never the test split),
-with mask seeds of the tuning's own, so the cells run serially or on a Dask
-cluster exactly like a suite's. Its score is the headline metric: the masked
+with mask seeds of the tuning's own, in worker processes that the seconds
+budget stops mid-cell (:mod:`reconbench.benchmark.trials`), or as cells on a
+running Dask scheduler. Its score is the headline metric: the masked
 MSE on evaluation points (°C², pooled over levels), averaged over the samples,
 missing rates and seeds. Trial 0 is the suite's own setting, so a tuned
 setting is never worse than the untuned one on validation.
@@ -15,7 +16,8 @@ The ``[tune]`` table of a suite (every key optional)::
 
     [tune]
     trials = 20                 # trials per method at most (trial 0 included)
-    seconds = 600               # wall seconds per method at most (no new trial after)
+    seconds = 600               # wall seconds per method at most (trials still running
+                                # then are stopped, with no score)
     strategy = "auto"           # "grid": every combination in order; "random": a
                                 # seeded random order of them; "auto": grid when
                                 # every combination fits in the trials, else random
@@ -60,6 +62,7 @@ from reconbench.benchmark.runner import (
 )
 from reconbench.benchmark.store import ResultsStore, atomic_write
 from reconbench.benchmark.suite import Component, Suite
+from reconbench.benchmark.trials import run_trials
 from reconbench.errors import ConfigError
 from reconbench.methods.registry import make_method, method_class
 from reconbench.params import check_params
@@ -213,8 +216,11 @@ def tune_suite(suite: Suite, results: str | Path, config: TuneConfig,
         for trial in plan:
             make_method(trial.method.name, **trial.method.params)
     bench = Workbench()
-    run_cells = scheduler_for(scheduler, bench)
+    workers = trial_workers(scheduler)
+    run_cells = None if workers else scheduler_for(scheduler, bench)
     grids = {d.label: bench.source(d).grid for d in suite.datasets}
+    for dataset in [] if suite.observations else suite.datasets:
+        bench.samples(tuning_suite(suite, config, ()), dataset)  # once; workers inherit them
     store = ResultsStore(results)
     outcomes = []
     with store.lock():
@@ -228,17 +234,34 @@ def tune_suite(suite: Suite, results: str | Path, config: TuneConfig,
             if len(plans[method.label]) == 1:
                 tqdm.write(f"{method.label}: nothing to search (no search space)")
             outcomes.append(tune_method(suite, config, plans[method.label], store, run_cells,
-                                        progress))
-        store.consolidate()
+                                        progress, bench, workers))
+        if store.cells_dir.is_dir() and any(store.cells_dir.iterdir()):
+            store.consolidate()
         table = pd.concat([o.trials for o in outcomes], ignore_index=True)
         atomic_write(store.root / "trials.parquet", lambda tmp: table.to_parquet(tmp))
         atomic_write(store.root / "trials.csv", lambda tmp: table.to_csv(tmp, index=False))
     return outcomes
 
 
+def trial_workers(scheduler: str | None) -> int | None:
+    """Trial worker processes for ``scheduler``: 1 for serial, N for "local:N"; None for a
+    remote Dask scheduler (whose cells run to their end past the budget)."""
+    if scheduler in (None, "serial"):
+        return 1
+    count = scheduler.removeprefix("local:")
+    if scheduler.startswith("local:") and count.isdigit() and int(count) >= 1:
+        return int(count)
+    return None  # a Dask scheduler's address (or a bad value, which scheduler_for names)
+
+
 def tune_method(suite: Suite, config: TuneConfig, plan: list[Trial], store: ResultsStore,
-                run_cells, progress: bool) -> MethodTuning:
-    """Run the trials of one method within the budget; score them; pick the best."""
+                run_cells, progress: bool, bench: Workbench | None = None,
+                workers: int | None = 1) -> MethodTuning:
+    """Run the trials of one method within the budget; score them; pick the best.
+
+    With ``workers`` the trials run in that many stoppable processes
+    (:mod:`reconbench.benchmark.trials`); else as cells on ``run_cells`` (Dask),
+    the budget then checked as each cell ends."""
     val = tuning_suite(suite, config, tuple(t.method for t in plan))
     cells = {t.index: cells_of(replace(val, methods=(t.method,))) for t in plan}
     todo = [c for t in plan for c in cells[t.index] if not store.has_cell(c.key)]
@@ -246,15 +269,27 @@ def tune_method(suite: Suite, config: TuneConfig, plan: list[Trial], store: Resu
     label = plan[0].method.label
     bar = tqdm(total=sum(map(len, cells.values())), initial=sum(map(len, cells.values()))
                - len(todo), disable=not progress, desc=f"tune {label}", unit="cell")
-    outputs: Iterator[CellOutput] = run_cells(todo)
+
+    def write(output: CellOutput) -> None:
+        store.write_cell(output.key, output.rows)
+        bar.update()
+
+    statuses = {}
     try:
-        for output in outputs:
-            store.write_cell(output.key, output.rows)
-            bar.update()
-            if config.seconds is not None and time.perf_counter() - start >= config.seconds:
-                break
+        if workers:
+            statuses = run_trials(plan, cells, {c.key for c in todo}, bench or Workbench(),
+                                  workers, config.seconds, write)
+        else:
+            outputs: Iterator[CellOutput] = run_cells(todo)
+            try:
+                for output in outputs:
+                    write(output)
+                    if (config.seconds is not None
+                            and time.perf_counter() - start >= config.seconds):
+                        break
+            finally:
+                outputs.close()
     finally:
-        outputs.close()
         bar.close()
     rows = []
     for trial in plan:
@@ -263,6 +298,10 @@ def tune_method(suite: Suite, config: TuneConfig, plan: list[Trial], store: Resu
                   "searched": json.dumps(trial.params, sort_keys=True, default=str),
                   "params": json.dumps(trial.method.params, sort_keys=True, default=str),
                   "cells": len(keys), "finished": all(map(store.has_cell, keys))}
+        state = statuses.get(trial.index)
+        record["status"] = (state.status if state else
+                            "finished" if record["finished"] else "unfinished")
+        record["seconds"] = state.seconds if state else None
         if record["finished"]:
             record.update(trial_score(pd.concat(
                 [pd.read_parquet(store.cells_dir / f"{key}.parquet") for key in keys])))

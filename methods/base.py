@@ -50,6 +50,12 @@ class Method:
     #: (empty: nothing to tune). A suite's table replaces it.
     search_space: dict[str, list] = {}
 
+    #: Parameters that :meth:`fit` does not read (only :meth:`reconstruct` does): a
+    #: method fitted with one value of them is fitted for every value, so a run or a
+    #: tuning fits it once per setting of its other parameters and sets these on a
+    #: copy (see :meth:`reconbench.benchmark.cells.Workbench.fitted`).
+    predict_params: tuple[str, ...] = ()
+
     def fit(self, train: xr.DataArray, grid: Grid) -> Method:
         """Learn from the fully known training fields.
 

@@ -298,6 +298,9 @@ class Dineof(Method):
     search_space = {"train_months": [0, 120, 1200], "max_modes": [10, 30, 60],
                     "filter_alpha": [0.0, 0.1]}
 
+    #: Read by reconstruct alone (a fit serves every value; see Method.predict_params).
+    predict_params = ("max_modes", "tol", "max_iter", "seed")
+
     def __init__(self, max_modes: int = 30, train_months: int = 120, standardize: bool = True,
                  tol: float = 1e-3, max_iter: int = 40, seed: int = 0,
                  filter_alpha: float = 0.0, filter_iterations: int = 3):

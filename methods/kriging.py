@@ -166,6 +166,9 @@ class Kriging(Method):
     search_space = {"variogram_model": ["exponential", "spherical", "gaussian"],
                     "n_closest_points": [16, 32, 64]}
 
+    #: Read by reconstruct alone (a fit serves every value; see Method.predict_params).
+    predict_params = ("n_closest_points", "backend", "tile")
+
     def __init__(self, variogram_model: str = "exponential", fit_on: str = "train",
                  variogram_parameters=None, n_closest_points: int = 32, backend: str = "C",
                  max_fit_points: int = 800, fit_months: int = 4, nlags: int = 20,

@@ -218,6 +218,9 @@ class OptimalInterpolation(Method):
     search_space = {"n_neighbours": [16, 32, 64], "length_scale": [None, 300.0, 600.0, 1200.0],
                     "nugget": [None, 0.01, 0.05]}
 
+    #: Read by reconstruct alone (a fit serves every value; see Method.predict_params).
+    predict_params = ("n_neighbours",)
+
     def __init__(self, model: str = "exponential", length_scale=None, nugget=None,
                  variance=None, anisotropic: bool = True, vertical: bool = True,
                  vertical_scale=None, n_neighbours: int = 32,

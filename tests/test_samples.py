@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from reconbench.benchmark.runner import Workbench
 from reconbench.benchmark.samples import calendar_months, sample_indices, season_of
 from reconbench.benchmark.suite import load_suite, shipped_suites
+from reconbench.datasets.daily_sea import write_daily_sea
 from reconbench.errors import ReconbenchError
 
 
@@ -66,11 +67,14 @@ def test_too_many_samples_is_an_error():
 
 
 @pytest.mark.parametrize("name", [n for n in shipped_suites() if not load_suite(n).observations])
-def test_no_shipped_suite_scores_one_season_only(name, request):
+def test_no_shipped_suite_scores_one_season_only(name, request, tmp_path, monkeypatch):
     """Every gridded suite (an OSE suite scores the months its observations hold, see
     benchmark/ose.py, not months of a split)."""
     suite = load_suite(name)
-    if any(d.name != "synthetic" for d in suite.datasets):
+    if name == "daily-sea":  # its file is written by reconbench make-daily-sea
+        monkeypatch.chdir(tmp_path)
+        write_daily_sea("daily_sea.nc", resolution=2.0)
+    elif any(d.name != "synthetic" for d in suite.datasets):
         request.getfixturevalue("shared_data")  # real files: skipped without them
     bench = Workbench()
     for dataset in suite.datasets:

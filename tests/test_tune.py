@@ -2,16 +2,23 @@
 chosen parameters written back as a suite that runs, on the Dask scheduler too."""
 
 import json
+import tempfile
+import time
 import tomllib
+from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from distributed import LocalCluster
 
+from reconbench.benchmark.cells import Workbench
 from reconbench.benchmark.runner import run_metadata
 from reconbench.benchmark.samples import sample_indices
 from reconbench.benchmark.store import ResultsStore
-from reconbench.benchmark.suite import parse_suite
+from reconbench.benchmark.suite import Component, parse_suite
+from reconbench.benchmark.trials import fit_groups, split_jobs
 from reconbench.benchmark.tune import (
     TuneConfig,
     plan_trials,
@@ -25,9 +32,12 @@ from reconbench.datasets.source import register_source
 from reconbench.datasets.synthetic import SyntheticOcean
 from reconbench.errors import ConfigError, InputError, ReconbenchError
 from reconbench.methods.climatology import Climatology
+from reconbench.methods.oi import OptimalInterpolation
 from reconbench.methods.registry import register_method
 
-READS: list[str] = []  # every split a PoisonedOcean was asked for
+#: every split a PoisonedOcean was asked for, one a line (a file: trials run in worker
+#: processes, which inherit this path)
+READS = Path(tempfile.mkdtemp()) / "reads.txt"
 
 
 @register_source("poisoned-synthetic")
@@ -35,7 +45,8 @@ class PoisonedOcean(SyntheticOcean):
     """The synthetic ocean whose test split must never be read (a test double)."""
 
     def _load_split(self, which):
-        READS.append(which)
+        with READS.open("a") as log:
+            log.write(which + "\n")
         if which == "test":
             raise AssertionError("the tuner read the test split")
         return super()._load_split(which)
@@ -89,7 +100,7 @@ name = "climatology"
 
 @pytest.fixture(scope="module")
 def tuned(tmp_path_factory):
-    READS.clear()
+    READS.unlink(missing_ok=True)
     suite = parse_suite(SUITE.format(source="poisoned-synthetic"))
     root = tmp_path_factory.mktemp("tune") / "tiny-tune"
     config = TuneConfig.from_suite(suite)
@@ -124,7 +135,8 @@ def expected_scores(suite, config) -> dict[float, float]:
 
 
 def test_the_tuner_never_reads_the_test_split(tuned):
-    assert "val" in READS and "train" in READS and "test" not in READS
+    reads = READS.read_text().split()
+    assert "val" in reads and "train" in reads and "test" not in reads
     rows = ResultsStore(tuned[2]).rows()
     assert set(rows.split) == {"val"} and set(rows.seed) == {7}
 
@@ -221,22 +233,28 @@ def test_the_seconds_budget_stops_new_trials(tmp_path):
     assert outcome.chosen == {}
 
 
-def test_cli_tune_on_dask_matches_serial(tmp_path, capsys):
+def test_cli_tune_on_workers_and_dask_matches_serial(tmp_path, capsys):
+    """The same trials' scores serially, on two worker processes and on a Dask scheduler."""
     text = SUITE.format(source="synthetic").replace(
         '[[methods]]\nname = "offset-climatology"\n[[methods]]\nname = "climatology"',
         '[[methods]]\nname = "dineof"\ntrain_months = 12\n[methods.search]\n'
         'max_modes = [2, 6]')
     path = tmp_path / "tiny.toml"
     path.write_text(text)
-    for scheduler in ("serial", "local:2"):
-        assert main(["tune", str(path), "--results", str(tmp_path / scheduler), "--no-progress",
-                     "--scheduler", scheduler]) == 0
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as cluster:
+        for name, scheduler in (("serial", "serial"), ("local:2", "local:2"),
+                                ("dask", cluster.scheduler_address)):
+            assert main(["tune", str(path), "--results", str(tmp_path / name), "--no-progress",
+                         "--scheduler", scheduler]) == 0
     out = capsys.readouterr().out
     assert "| dineof |" in out and "tiny-tuned.toml" in out
-    serial, dask = (pd.read_csv(tmp_path / s / "trials.csv").set_index("searched").val_mse
-                    for s in ("serial", "local:2"))
-    assert len(serial) == 3
-    pd.testing.assert_series_equal(dask, serial, rtol=1e-6)
+    serial, workers, dask = (pd.read_csv(tmp_path / s / "trials.csv").set_index("searched")
+                             for s in ("serial", "local:2", "dask"))
+    assert len(serial) == 3 and (serial.status == "finished").all()
+    pd.testing.assert_series_equal(workers.val_mse, serial.val_mse, rtol=1e-6)
+    pd.testing.assert_series_equal(dask.val_mse, serial.val_mse, rtol=1e-6)
+    serial = serial.val_mse
     best = json.loads(serial.idxmin())
     run = parse_suite((tmp_path / "local:2" / "tiny-tuned.toml").read_text())
     assert run.methods[0].params == {"train_months": 12, **best}
@@ -250,3 +268,65 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     assert not (tmp_path / "x").exists()
     with pytest.raises(ReconbenchError):
         TuneConfig.from_suite(parse_suite(SUITE.format(source="synthetic")), trials=0)
+
+
+@register_method("sleepy-climatology")
+class SleepyClimatology(Climatology):
+    """The climatology after a nap of ``nap`` seconds per reconstruction (a test double)."""
+
+    search_space = {"nap": [0.0]}
+
+    def __init__(self, nap: float = 600.0):
+        self.nap = nap
+
+    def reconstruct(self, obs):
+        time.sleep(self.nap)
+        return super().reconstruct(obs)
+
+
+def test_the_seconds_budget_stops_a_started_trial(tmp_path):
+    """Trial 0 naps ten minutes inside its first cell; the 15 s budget kills it there and
+    records it as stopped (no score, no cell); trial 1, on the other worker, finishes."""
+    suite = parse_suite(SUITE.format(source="synthetic").replace(
+        'name = "offset-climatology"', 'name = "sleepy-climatology"'))
+    config = TuneConfig.from_suite(suite, trials=None, seconds=15)
+    start = time.perf_counter()
+    [outcome] = tune_suite(suite, tmp_path / "t", config, only=["sleepy-climatology"],
+                           scheduler="local:2", progress=False)
+    assert time.perf_counter() - start < 300  # not the 600 s nap
+    trials = outcome.trials.set_index("trial")
+    assert trials.loc[0, "status"] == "stopped" and not trials.loc[0, "finished"]
+    assert 10 <= trials.loc[0, "seconds"] < 300 and np.isnan(trials.loc[0, "val_mse"])
+    assert trials.loc[1, "status"] == "finished" and np.isfinite(trials.loc[1, "val_mse"])
+    assert outcome.chosen == {"nap": 0.0}
+    stored = pd.read_csv(tmp_path / "t" / "trials.csv").set_index("trial")
+    assert stored.loc[0, "status"] == "stopped" and np.isnan(stored.loc[0, "val_mse"])
+    assert set(ResultsStore(tmp_path / "t").rows().params.map(json.loads).map(
+        lambda p: p["nap"])) == {0.0}
+
+
+def test_trials_differing_in_predict_params_share_one_fit():
+    """OI fitted once and copied with another neighbour count reconstructs exactly as OI
+    fitted afresh with that count; trials group by the parameters their fit reads."""
+    suite = parse_suite(SUITE.format(source="synthetic") + "\n[[methods]]\nname = 'oi'\n"
+                        "n_neighbours = 8\n")
+    dataset = suite.datasets[0]
+    bench = Workbench()
+    first, seconds = bench.fitted(suite, dataset, Component("oi", "oi", {"n_neighbours": 8}))
+    again, seconds_again = bench.fitted(suite, dataset, Component("oi", "oi", {"n_neighbours": 16}))
+    assert again is not first and again.n_neighbours == 16 and first.n_neighbours == 8
+    assert seconds_again == seconds and again.levels_ == first.levels_
+    source, truth = bench.samples(replace(suite, split="val"), dataset)
+    obs = truth.where(MaskSpec("random", 0.9, 3).build(source.grid, truth.sizes["time"],
+                                                       truth["time"].values))
+    fresh = OptimalInterpolation(n_neighbours=16).fit(source.split("train"), source.grid)
+    np.testing.assert_array_equal(again.reconstruct(obs).values, fresh.reconstruct(obs).values)
+    assert not np.array_equal(first.reconstruct(obs).values, fresh.reconstruct(obs).values)
+    oi = Component("oi", "oi", {})
+    plan = plan_trials(oi, {"n_neighbours": [16, 32, 64], "nugget": [None, 0.05]},
+                       TuneConfig(trials=None, seconds=1.0))
+    groups = fit_groups(plan)
+    assert [len(g) for g in groups] == [3, 3]  # nugget is read by fit, n_neighbours is not
+    assert {plan[i].method.params.get("nugget") for i in groups[1]} == {0.05}
+    assert split_jobs(groups, 4) == [groups[0][:2], groups[0][2:], groups[1][:2],
+                                     groups[1][2:]]
