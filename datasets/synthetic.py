@@ -65,6 +65,8 @@ class SyntheticOcean(DatasetSource):
         ``start_year``; train comes first, then val, then test.
     """
 
+    lazy_reads = True  # months are read from the memory-mapped series
+
     def __init__(self, resolution: float = 2.0, depths=None, seed: int = 0,
                  start_year: int = 1950, train_years: int = 40, val_years: int = 5,
                  test_years: int = 10):
@@ -103,6 +105,23 @@ class SyntheticOcean(DatasetSource):
     def _load_split(self, which: str) -> xr.DataArray:
         part = self.split_slice(which)
         return self.grid.field(self.series()[part], self.times()[part])
+
+    def split_times(self, which: str) -> np.ndarray:
+        return self.times()[self.split_slice(which)]
+
+    def read_months(self, which: str, index: np.ndarray) -> np.ndarray:
+        """Months ``index`` of split ``which`` from the memory-mapped series."""
+        values = np.array(self.series()[self.split_slice(which)][np.asarray(index)],
+                          dtype=np.float32)
+        values[:, ~self.grid.ocean] = np.nan
+        return values
+
+    def cache_fingerprint(self) -> dict:
+        return {"generator_version": GENERATOR_VERSION}
+
+    def __getstate__(self) -> dict:
+        """Pickled without the memory map (a Dask task gets the parameters, not the data)."""
+        return dict(self.__dict__, _series=None)
 
     # -- the cached series -----------------------------------------------------
     @property
