@@ -68,13 +68,14 @@ def describe_observations(args) -> None:
 
 
 def cmd_describe(args) -> None:
-    from reconbench.datasets.build import make_source
+    from reconbench.datasets.build import make_uncached_source
     from reconbench.datasets.times import describe_times
+    from reconbench.datasets.zarr_cache import describe_cache
 
     if _is_observation_file(args.dataset):
         describe_observations(args)
         return
-    source = make_source(args.dataset, **_key_values(args.param, "--param"))
+    source = make_uncached_source(args.dataset, **_key_values(args.param, "--param"))
     grid = source.grid
     print(f"dataset {args.dataset}: {grid!r}")
     print(f"  parameters: {source.get_params()}")
@@ -88,6 +89,28 @@ def cmd_describe(args) -> None:
     print("  level (m)   ocean fraction")
     for depth, fraction in zip(grid.depth, grid.ocean_fraction, strict=True):
         print(f"  {depth:9.1f}   {fraction:.3f}")
+    print(f"  {describe_cache(source)}")
+
+
+def cmd_cache(args) -> None:
+    from reconbench.benchmark.cluster import dask_client
+    from reconbench.datasets.build import make_uncached_source
+    from reconbench.datasets.zarr_cache import build_cache, cache_state, folder_size
+
+    source = make_uncached_source(args.dataset, **_key_values(args.param, "--param"))
+    state, folder, detail = cache_state(source)
+    if state == "complete":
+        print(f"cache: {folder} is complete and current ({folder_size(folder) / 1e6:.1f} MB)")
+        return
+    if state == "stale":
+        print(f"cache: {folder} was built from other inputs ({detail}); rebuilding it")
+    if args.scheduler == "serial":
+        folder = build_cache(source, progress=not args.no_progress)
+    else:
+        with dask_client(args.scheduler) as client:
+            folder = build_cache(source, client=client, progress=not args.no_progress)
+    print(f"cache: {folder} ({folder_size(folder) / 1e6:.1f} MB; suites, describe and train "
+          f"use it)")
 
 
 def cmd_run(args) -> None:
@@ -306,6 +329,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-p", "--param", action="append", metavar="KEY=VALUE",
                    help="a dataset parameter, e.g. resolution=4 (repeatable)")
     p.set_defaults(func=cmd_describe)
+
+    p = sub.add_parser("cache", help="regrid a dataset's splits once into a chunked Zarr "
+                                     "cache that suites, describe and train then read lazily")
+    p.add_argument("dataset", help="a dataset name from 'reconbench list'")
+    p.add_argument("-p", "--param", action="append", metavar="KEY=VALUE",
+                   help="a dataset parameter, e.g. resolution=1 (repeatable)")
+    p.add_argument("--scheduler", default="serial", metavar="SCHEDULER",
+                   help="where the blocks of months are written: 'serial' (default), "
+                        "'local:N' or 'tcp://HOST:PORT'; see docs/scaleout.md")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_cache)
 
     p = sub.add_parser("run", help="run a benchmark suite into a results folder")
     p.add_argument("suite", help="a shipped suite name (see 'reconbench list') or a .toml file")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from reconbench.datasets.gaps import GAP_PARAMETERS, with_gaps
 from reconbench.datasets.source import SOURCES, DatasetSource
+from reconbench.datasets.zarr_cache import cached_or_source
 from reconbench.errors import InputError
 
 
@@ -32,7 +33,14 @@ def make_source(name: str, **params) -> DatasetSource:
     """Build the source ``name`` with keyword parameters, checking their names and types.
 
     With ``gaps_cover`` > 0 the source gets moving cloud-shaped gaps
-    (:mod:`reconbench.datasets.gaps`) and is gappy.
+    (:mod:`reconbench.datasets.gaps`) and is gappy. When the source's regridded cache
+    (:mod:`reconbench.datasets.zarr_cache`) is complete, its splits are read lazily
+    from it; a cache built from other inputs is an error.
     """
+    return cached_or_source(make_uncached_source(name, **params))
+
+
+def make_uncached_source(name: str, **params) -> DatasetSource:
+    """:func:`make_source` without the regridded cache (what ``reconbench cache`` reads)."""
     cls, own, gaps = check_source_params(name, params)
     return with_gaps(cls(**own), gaps, f"dataset {name!r}")

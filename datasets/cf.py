@@ -948,6 +948,32 @@ class CFSource(DatasetSource):
             return self.train_files.times[self._selection[which]]
         return self.files.times[self._selection[which]]
 
+    def field_attrs(self) -> dict:
+        return {"source_units": self.layout.source_units,
+                "climatological": int(self.layout.climatological)}
+
+    def input_files(self) -> list[Path]:
+        """The files of ``paths`` and ``train_paths`` (and the land mask file, if any)."""
+        files = [lay.path for lay in self.files.layouts]
+        if self.train_files is not None:
+            files += [lay.path for lay in self.train_files.layouts]
+        if self.land_mask is not None:
+            files += resolve_paths(self.land_mask)[:1]
+        return files
+
+    def read_months(self, which: str, index: np.ndarray) -> np.ndarray:
+        """The regridded time steps ``index`` of split ``which``, read from the files alone
+        (the split is not loaded): (len(index), depth, lat, lon) float32 °C."""
+        if which in self._cache:
+            return self._cache[which].values[np.asarray(index)]
+        files = self.train_files if which == "train" and self.train_files else self.files
+        steps = np.flatnonzero(self._selection[which])[np.asarray(index)]
+        if np.any(np.diff(steps) <= 0):
+            raise InputError("read_months needs ascending time-step indices")
+        selection = np.zeros(self._selection[which].size, bool)
+        selection[steps] = True
+        return files.read(selection)
+
     def _load_split(self, which: str) -> xr.DataArray:
         if which not in self._cache:
             selection = self._selection[which]
@@ -960,7 +986,6 @@ class CFSource(DatasetSource):
             field = self.grid.field(files.read(selection), files.times[selection],
                                     name=self.layout.variable,
                                     standard_name=self.layout.standard_name)
-            field.attrs.update(source_units=self.layout.source_units,
-                               climatological=int(self.layout.climatological))
+            field.attrs.update(self.field_attrs())
             self._cache[which] = field
         return self._cache[which]

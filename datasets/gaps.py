@@ -111,12 +111,31 @@ class CloudGaps(DatasetSource):
     def split_times(self, which: str) -> np.ndarray:
         return self.inner.split_times(which)
 
+    @property
+    def lazy_reads(self) -> bool:
+        return self.inner.lazy_reads
+
+    def field_attrs(self) -> dict:
+        return self.inner.field_attrs() | {
+            "gaps": f"cloud-shaped gaps imposed: cover {self.cover:g}, scale "
+                    f"{self.scale_deg:g} deg, seed {self.seed}"}
+
+    def input_files(self) -> list:
+        return self.inner.input_files()
+
+    def cache_fingerprint(self) -> dict:
+        return self.inner.cache_fingerprint()
+
+    def read_months(self, which: str, index: np.ndarray) -> np.ndarray:
+        values = self.inner.read_months(which, index)
+        clear = self.clear_columns(self.split_times(which)[np.asarray(index)])
+        return np.where(clear[:, None], values, np.float32(np.nan))
+
     def _load_split(self, which: str) -> xr.DataArray:
         field = self.inner.split(which)
         clear = self.clear_columns(field["time"].values)  # (time, lat, lon)
         gappy = field.copy(data=np.where(clear[:, None], field.values, np.nan))
-        gappy.attrs["gaps"] = (f"cloud-shaped gaps imposed: cover {self.cover:g}, scale "
-                               f"{self.scale_deg:g} deg, seed {self.seed}")
+        gappy.attrs.update(self.field_attrs())
         return gappy
 
     def clear_columns(self, times: np.ndarray) -> np.ndarray:

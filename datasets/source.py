@@ -43,6 +43,9 @@ class DatasetSource(abc.ABC):
     name: str = ""
     grid: Grid
     gappy: bool = False
+    #: Whether :meth:`read_months` reads only the months asked, cheaply (a memory map,
+    #: the regridded cache), so that training can stream months rather than load the split.
+    lazy_reads: bool = False
 
     def split(self, which: str) -> xr.DataArray:
         """The field of one split: DataArray (time, depth, lat, lon), float32, °C; NaN off the
@@ -58,6 +61,25 @@ class DatasetSource(abc.ABC):
     def split_times(self, which: str) -> np.ndarray:
         """(n,) time stamps of split ``which``; sources override it to avoid loading data."""
         return self.split(which)["time"].values
+
+    def read_months(self, which: str, index: np.ndarray) -> np.ndarray:
+        """Values (len(index), depth, lat, lon) float32 °C of the time steps ``index`` of
+        split ``which``, equal to ``split(which).values[index]``; sources override it to
+        read only those steps (the regridded cache is written through it)."""
+        return self.split(which).isel(time=np.asarray(index)).values
+
+    def field_attrs(self) -> dict:
+        """Attributes this source sets on its split fields beyond the CF ones."""
+        return {}
+
+    def input_files(self) -> list:
+        """The files the fields are read from (their sizes and times key the cache)."""
+        return []
+
+    def cache_fingerprint(self) -> dict:
+        """What else, beyond parameters, grid and input files, makes the fields (e.g. a
+        generator's version): part of the regridded cache's key."""
+        return {}
 
     def climatology(self) -> xr.DataArray:
         """Monthly mean of the train split: DataArray (month, depth, lat, lon), °C.
@@ -79,9 +101,34 @@ def monthly_climatology(field: xr.DataArray) -> xr.DataArray:
     """Mean over time of each calendar month: (time, ...) -> (month = 1..12, ...).
 
     NaN values (gaps) are left out of the mean; a cell with no value in a month is NaN.
+    A Dask-backed field (a split read from the regridded cache) is read
+    ``block`` months at a time (:func:`streamed_monthly_climatology`).
     """
+    if field.chunks is not None:
+        return streamed_monthly_climatology(field)
     clim = field.groupby("time.month").mean("time", skipna=True)
     return clim.reindex(month=np.arange(1, 13)).astype(np.float32)
+
+
+def streamed_monthly_climatology(field: xr.DataArray, block: int = 12) -> xr.DataArray:
+    """:func:`monthly_climatology` reading ``block`` time steps at a time, with float64
+    sums (so equal to the in-memory one to float32 rounding); memory: two float64
+    arrays (12, ...) and one block."""
+    months = field["time"].dt.month.values
+    shape = (12, *field.shape[1:])
+    sums, counts = np.zeros(shape), np.zeros(shape, dtype=np.int64)
+    for start in range(0, months.size, block):
+        values = np.asarray(field[start:start + block].values)
+        known = np.isfinite(values)
+        for i, month in enumerate(months[start:start + block]):
+            sums[month - 1] += np.where(known[i], values[i], 0.0)
+            counts[month - 1] += known[i]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        clim = np.where(counts > 0, sums / counts, np.nan).astype(np.float32)
+    dims = ("month", *field.dims[1:])
+    coords = {d: field[d] for d in field.dims[1:] if d in field.coords}
+    return xr.DataArray(clim, dims=dims, coords={"month": np.arange(1, 13), **coords},
+                        name=field.name, attrs=field.attrs)
 
 
 SOURCES = Registry("dataset", "datasets", DatasetSource, package="reconbench.datasets")

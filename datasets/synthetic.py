@@ -65,6 +65,8 @@ class SyntheticOcean(DatasetSource):
         ``start_year``; train comes first, then val, then test.
     """
 
+    lazy_reads = True  # months are read from the memory-mapped series
+
     def __init__(self, resolution: float = 2.0, depths=None, seed: int = 0,
                  start_year: int = 1950, train_years: int = 40, val_years: int = 5,
                  test_years: int = 10):
@@ -103,6 +105,30 @@ class SyntheticOcean(DatasetSource):
     def _load_split(self, which: str) -> xr.DataArray:
         part = self.split_slice(which)
         return self.grid.field(self.series()[part], self.times()[part])
+
+    def split_times(self, which: str) -> np.ndarray:
+        return self.times()[self.split_slice(which)]
+
+    def read_months(self, which: str, index: np.ndarray) -> np.ndarray:
+        """Months ``index`` of split ``which``, read from the series file with plain reads
+        (not through the memory map, whose pages would stay resident)."""
+        offset = self.series().offset  # bytes before the data in the .npy file
+        month_bytes = 4 * int(np.prod(self.grid.shape))
+        first = self.split_slice(which).start
+        out = np.empty((len(index), *self.grid.shape), np.float32)
+        with open(self.cache_path, "rb") as fh:
+            for i, m in enumerate(np.asarray(index)):
+                fh.seek(offset + (first + int(m)) * month_bytes)
+                out[i] = np.fromfile(fh, np.float32, month_bytes // 4).reshape(self.grid.shape)
+        out[:, ~self.grid.ocean] = np.nan
+        return out
+
+    def cache_fingerprint(self) -> dict:
+        return {"generator_version": GENERATOR_VERSION}
+
+    def __getstate__(self) -> dict:
+        """Pickled without the memory map (a Dask task gets the parameters, not the data)."""
+        return dict(self.__dict__, _series=None)
 
     # -- the cached series -----------------------------------------------------
     @property
@@ -467,21 +493,20 @@ def _ar1(innovations: np.ndarray, previous: np.ndarray | None,
 
 
 def _write_series(path: Path, grid: Grid, n_months: int, seed: int) -> None:
-    """Generate the series into ``path`` (a .npy file) through a temporary file."""
+    """Generate the series into ``path`` (a .npy file) through a temporary file, a year
+    at a time with plain writes (memory stays one year however long the series)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = temporary_beside(path, prefix=path.stem)
     try:
-        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32,
-                                        shape=(n_months, *grid.shape))
         chunks = tqdm(generate(grid, n_months, seed), total=-(-n_months // MONTHS_PER_CHUNK),
                       desc=f"synthetic ocean {grid.name}", unit="year", disable=None,
                       leave=False)
-        start = 0
-        for values in chunks:
-            out[start:start + values.shape[0]] = values
-            start += values.shape[0]
-        out.flush()
-        del out
+        with open(tmp, "wb") as fh:
+            header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)),
+                      "fortran_order": False, "shape": (n_months, *grid.shape)}
+            np.lib.format.write_array_header_2_0(fh, header)
+            for values in chunks:
+                fh.write(np.ascontiguousarray(values, dtype=np.float32).tobytes())
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)

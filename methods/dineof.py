@@ -290,6 +290,12 @@ class Dineof(Method):
         switches it off.
     filter_iterations : steps of the filter (its length is about
         2 pi sqrt(filter_alpha * filter_iterations) months).
+    train_memory_mb : memory budget of the appended train columns (float32, one
+        row per ocean cell of every level), in MB: when ``train_months`` columns
+        would exceed it, only the last months that fit are appended (and only
+        they, or at least a year for the level scales, are read from the train
+        split). ``fitted_params`` records the budget, the columns kept and their
+        size. None: no budget.
     """
 
     #: Values ``reconbench tune`` tries by default: the train record appended (none,
@@ -303,7 +309,8 @@ class Dineof(Method):
 
     def __init__(self, max_modes: int = 30, train_months: int = 120, standardize: bool = True,
                  tol: float = 1e-3, max_iter: int = 40, seed: int = 0,
-                 filter_alpha: float = 0.0, filter_iterations: int = 3):
+                 filter_alpha: float = 0.0, filter_iterations: int = 3,
+                 train_memory_mb: float | None = 1024.0):
         self.max_modes = max_modes
         self.train_months = train_months
         self.standardize = standardize
@@ -312,6 +319,7 @@ class Dineof(Method):
         self.seed = seed
         self.filter_alpha = filter_alpha
         self.filter_iterations = filter_iterations
+        self.train_memory_mb = train_memory_mb
 
     def fit(self, train, grid):
         super().fit(train, grid)
@@ -322,11 +330,20 @@ class Dineof(Method):
             raise InputError(f"dineof filter_iterations must be a whole number >= 0, got "
                              f"{self.filter_iterations!r}")
         self.background_ = Climatology().fit(train, grid).climatology_
+        if self.train_memory_mb is not None and not self.train_memory_mb > 0:
+            raise InputError(f"dineof train_memory_mb must be a positive number of MB or None, "
+                             f"got {self.train_memory_mb!r}")
         months = train["time"].dt.month.values
+        column_mb = 4 * int(grid.ocean.sum()) / 1e6  # one float32 column
+        self.train_columns_budget_ = int(self.train_months)
+        if self.train_memory_mb is not None:
+            self.train_columns_budget_ = min(self.train_columns_budget_,
+                                             int(self.train_memory_mb // column_mb))
         # anomalies of the last train months (at least a year, for the level scales),
-        # (M, m) with rows = ocean cells of all levels
-        last = slice(max(len(months) - max(self.train_months, 12), 0), len(months))
-        anomalies = (train.values[last] - self.background_[months[last] - 1])[:, grid.ocean].T
+        # (M, m) with rows = ocean cells of all levels; only these months are read
+        last = slice(max(len(months) - max(self.train_columns_budget_, 12), 0), len(months))
+        anomalies = (train.isel(time=last).values
+                     - self.background_[months[last] - 1])[:, grid.ocean].T
         level_of_row = np.nonzero(grid.ocean)[0]
         self.row_scale_ = np.ones(level_of_row.size)
         if self.standardize:
@@ -335,15 +352,19 @@ class Dineof(Method):
                                  for k in range(grid.depth.size)])
             self.row_scale_ = np.maximum(level_sd, 1e-6)[level_of_row]
         self.fixed_, self.fixed_times_ = None, np.zeros(0)
-        if self.train_months > 0:
-            fixed = anomalies[:, -self.train_months:]
+        if self.train_columns_budget_ > 0:
+            keep = self.train_columns_budget_
+            fixed = anomalies[:, -keep:]
             self.fixed_ = (fixed / self.row_scale_[:, None]).astype(np.float32)
-            self.fixed_times_ = month_number(train["time"].values[last][-self.train_months:])
+            self.fixed_times_ = month_number(train["time"].values[last][-keep:])
         self.record_ = {}
         return self
 
     def fitted_params(self) -> dict:
         return {"train_columns": 0 if self.fixed_ is None else int(self.fixed_.shape[1]),
+                "train_memory_mb": self.train_memory_mb,
+                "train_columns_mb": 0.0 if self.fixed_ is None
+                else round(self.fixed_.nbytes / 1e6, 3),
                 "last_reconstruction": self.record_}
 
     def reconstruct(self, obs):

@@ -224,7 +224,7 @@ class Kriging(Method):
         months = train["time"].dt.month.values
         use = np.unique(np.linspace(0, len(months) - 1, min(len(months), self.fit_months))
                         .round().astype(int))
-        values = train.values[use]
+        values = train.isel(time=use).values  # only these months are read
         self.levels_, self.train_subsampled_ = [], 0
         anomaly_levels = []
         for k in range(grid.depth.size):

@@ -242,7 +242,7 @@ class OptimalInterpolation(Method):
         months = train["time"].dt.month.values
         use = np.unique(np.linspace(0, len(months) - 1, min(len(months), MAX_FIT_MONTHS))
                         .round().astype(int))
-        values = train.values[use]
+        values = train.isel(time=use).values  # only these months are read
         anomalies = [values[:, k] - self.background_[months[use] - 1, k]
                      for k in range(grid.depth.size)]
         lat2, lon2 = np.meshgrid(grid.lat, grid.lon, indexing="ij")

@@ -73,6 +73,47 @@ class Normaliser:
             level_std = np.ones(ocean.shape[0], dtype=np.float32)
         return cls(kind, ocean, clim, level_std, conditioning)
 
+    @classmethod
+    def fit_streamed(cls, kind: str, read, months: np.ndarray, ocean: np.ndarray,
+                     conditioning: bool, block: int = 12) -> Normaliser:
+        """:meth:`fit` reading the train split ``block`` months at a time.
+
+        ``read(start, stop)`` returns months ``start:stop`` (time, levels, H, W) °C of
+        the split; ``months`` (time,) their calendar months. Sums are float64 and the
+        level std comes from float64 sums of the anomalies and their squares, so the
+        result equals :meth:`fit`'s to float32 rounding; memory: (12, levels, H, W)
+        float64 twice and one block, however long the split.
+        """
+        if kind not in NORMALISATIONS:
+            raise InputError(f"normalisation must be one of {NORMALISATIONS}, got {kind!r}")
+        sums, counts = np.zeros((12, *ocean.shape)), np.zeros((12, *ocean.shape), np.int64)
+        for start in range(0, months.size, block):
+            values = read(start, min(start + block, months.size))
+            known = np.isfinite(values)
+            for i, m in enumerate(months[start:start + block]):
+                sums[m - 1] += np.where(known[i], values[i], 0.0)
+                counts[m - 1] += known[i]
+        overall = sums.sum(axis=0) / np.maximum(counts.sum(axis=0), 1)
+        clim = np.where(counts > 0, sums / np.maximum(counts, 1), overall)
+        clim = np.where(ocean, clim, 0.0).astype(np.float32)
+        level_std = np.ones(ocean.shape[0], dtype=np.float32)
+        if kind == "anomaly":
+            n, s1, s2 = (np.zeros(ocean.shape[0]) for _ in range(3))
+            for start in range(0, months.size, block):
+                stop = min(start + block, months.size)
+                anomaly = (read(start, stop) - clim[months[start:stop] - 1]).astype(np.float64)
+                for k in range(ocean.shape[0]):
+                    a = anomaly[:, k][:, ocean[k]]
+                    a = a[np.isfinite(a)]
+                    n[k] += a.size
+                    s1[k] += a.sum()
+                    s2[k] += (a * a).sum()
+            with np.errstate(invalid="ignore", divide="ignore"):
+                var = np.maximum(s2 / n - (s1 / n) ** 2, 0.0)
+            std = np.sqrt(var)
+            level_std = np.where(np.isfinite(std) & (std > 0), std, 1.0).astype(np.float32)
+        return cls(kind, ocean, clim, level_std, conditioning)
+
     @property
     def n_cond(self) -> int:
         """Number of conditioning channels."""

@@ -45,6 +45,7 @@ from reconbench.methods.reconmost.checkpoint import (
 from reconbench.methods.reconmost.diffusion import linear_schedule, training_loss
 from reconbench.methods.reconmost.distributed import process_group
 from reconbench.methods.reconmost.normalise import Normaliser
+from reconbench.methods.reconmost.stream import MonthReader, batch_loader
 from reconbench.methods.reconmost.unet import UNet, UNetConfig, count_parameters
 
 
@@ -133,26 +134,16 @@ def optimiser_step(model: UNet, ema: UNet, optimiser: torch.optim.Optimizer,
     return loss
 
 
-def training_data(source: DatasetSource, config: TrainConfig):
-    """Normaliser, normalised train fields (n, levels, H, W), their months (n,) and
-    the known elements (n, levels, H, W) bool: False at the ocean cells a gappy
-    source did not observe; None when every ocean cell is known."""
-    field = source.split("train")
-    months = field["time"].dt.month.values
-    values = field.values
-    ocean = source.grid.ocean
-    normaliser = Normaliser.fit(config.normalisation, values, months, ocean,
-                                config.conditioning)
-    known = None
-    gaps = ocean & ~np.isfinite(values)
-    if gaps.any():
-        known = torch.from_numpy(~gaps)
-    return normaliser, torch.from_numpy(normaliser.encode(values, months)), months, known
+def fit_normaliser(reader: MonthReader, config: TrainConfig, ocean: np.ndarray) -> Normaliser:
+    """The normalisation of ``config`` fitted on the train split, read a year at a time."""
+    return Normaliser.fit_streamed(config.normalisation, lambda a, b: reader.read(slice(a, b)),
+                                   reader.months, ocean, config.conditioning)
 
 
 def train(source: DatasetSource, config: TrainConfig, output: str | Path, *, steps: int,
           seed: int = 0, resume: bool = False, save_every: int = 500, device: str = "auto",
-          progress: bool = True, dataset_spec: dict | None = None) -> dict:
+          progress: bool = True, dataset_spec: dict | None = None,
+          loader_workers: int | None = None) -> dict:
     """Train for ``steps`` optimiser steps in all (counting resumed ones); returns the
     prior's metadata. Every ``save_every`` steps the training state (beside
     ``output``, see :func:`state_path`) is saved; the prior appears under ``output``,
@@ -162,12 +153,24 @@ def train(source: DatasetSource, config: TrainConfig, output: str | Path, *, ste
     (:mod:`~reconbench.methods.reconmost.distributed`): each computes
     ``batch_size / world_size`` samples of the global batch of ``batch_size``, and
     rank 0 alone writes the files and shows the progress bar.
+
+    Batches come from :mod:`~reconbench.methods.reconmost.stream`: the months of a
+    step's batch depend on ``seed`` and the step alone and are read (this rank's
+    share only) by ``loader_workers`` processes that prefetch (default: 2 for a
+    source that reads months lazily, the regridded cache or the synthetic ocean; 0,
+    the split held in memory, otherwise), so memory does not grow with the number
+    of months. The normalisation is fitted a year of months at a time.
     """
     output = Path(output)
     with process_group(pick_device(device)) as (ranks, dev):
         share = ranks.batch_slice(config.batch_size)
         grid = source.grid
-        normaliser, data, months, known = training_data(source, config)
+        reader = MonthReader(source)
+        if len(reader) == 0:
+            raise InputError(f"dataset {source.name!r} has an empty train split; training "
+                             f"needs train months")
+        normaliser = fit_normaliser(reader, config, grid.ocean)
+        workers = (2 if source.lazy_reads else 0) if loader_workers is None else loader_workers
         cond_by_month = (torch.from_numpy(normaliser.cond(np.arange(1, 13)))
                          if config.conditioning else None)
         schedule = linear_schedule()
@@ -220,18 +223,19 @@ def train(source: DatasetSource, config: TrainConfig, output: str | Path, *, ste
                    desc="training", unit="step")
         smoothed = None
         model.train()
+        batches = iter(batch_loader(reader, normaliser, seed, config.batch_size, share, step,
+                                    steps, workers))
         while step < steps:
             start = time.perf_counter()
-            # the global batch, drawn alike on every rank; this rank computes its share
-            idx = torch.randint(data.shape[0], (config.batch_size,), generator=generator)
+            x0, known, month = next(batches)  # this rank's share of the global batch
+            # timesteps and noise of the global batch, drawn alike on every rank
             t = torch.randint(len(schedule), (config.batch_size,), generator=generator)
-            noise = torch.randn((config.batch_size, *data.shape[1:]), generator=generator)
-            idx, t, noise = idx[share], t[share], noise[share]
-            cond = cond_by_month[months[idx.numpy()] - 1].to(dev) if cond_by_month is not None \
-                else None
+            noise = torch.randn((config.batch_size, *grid.shape), generator=generator)
+            t, noise = t[share], noise[share]
+            cond = cond_by_month[month - 1].to(dev) if cond_by_month is not None else None
             loss = optimiser_step(model, ema, optimiser, config, step, schedule,
-                                  data[idx].to(dev), t, noise.to(dev), cond, network=parallel,
-                                  known=None if known is None else known[idx].to(dev))
+                                  x0.to(dev), t, noise.to(dev), cond, network=parallel,
+                                  known=known.to(dev) if source.gappy else None)
             step += 1
             elapsed = time.perf_counter() - start
             seconds += elapsed
