@@ -128,6 +128,7 @@ class ReconMOST(Method):
                 "normalisation": self.metadata_["normalisation"],
                 "prior_steps": training["steps"], "prior_seed": training["run"]["seed"],
                 "prior_train_seconds": training["seconds"],
+                "prior_partial": bool(training.get("partial", False)),
                 "prior_parameters": training["parameters"],
                 "sampling_timesteps": len(self.schedule_), "device": str(self.device_)}
 
