@@ -249,3 +249,14 @@ def test_resume_equals_an_uninterrupted_run(option, toy_prior, tmp_path):
     with pytest.raises(InputError, match="cannot resume .* other settings"):
         train(source, replace(config, lr=1.0), resumed, steps=5, seed=2, progress=False,
               resume=True, **kwargs)
+
+
+def test_the_cobe_suite_finds_its_shipped_prior_without_training(shared_data):
+    from reconbench.benchmark.suite import load_suite
+    dataset = load_suite("cobe-reconmost").datasets[0]
+    source = make_source(dataset.name, **dataset.params)
+    method = make_method("reconmost").fit(None, source.grid)
+    assert method.checkpoint_path_.endswith("cobe-sst2-2deg.pt")
+    meta = method.metadata_
+    assert meta["training"]["partial"] is False and meta["grid"]["levels"] == 1
+    assert meta["training"]["run"]["dataset"]["params"]["train_years"] == [1950, 1979]
