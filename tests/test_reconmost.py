@@ -296,9 +296,10 @@ def test_each_synthetic_grid_gets_its_shipped_prior(resolution, method_name, kin
 
 def test_a_grid_without_a_shipped_prior_is_refused_with_the_list_and_the_command():
     grid = ToySource().grid
-    with pytest.raises(InputError, match=r"no shipped ReconMOST prior with 'anomaly' "
-                                         r"normalisation fits Grid\(toy.*synthetic-2deg.pt "
-                                         r"\(synthetic-2deg-16L, anomaly\).*reconbench train"):
+    with pytest.raises(InputError, match=r"no shipped ReconMOST prior with 'anomaly' or "
+                                         r"'anomaly_std' normalisation fits Grid\(toy.*"
+                                         r"synthetic-2deg.pt \(synthetic-2deg-16L, anomaly\)"
+                                         r".*reconbench train"):
         make_method("reconmost").fit(None, grid)
 
 

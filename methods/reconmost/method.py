@@ -65,10 +65,14 @@ class ReconMOST(Method):
     members : ensemble size; the reconstruction is the ensemble mean.
     seed : seeds the sampler's noise (every call draws the same noise).
     device : ``auto`` (CUDA if available), ``cpu`` or ``cuda``.
+    allow_partial : accept a training state (``*.train-state.pt``, training in
+        progress; its EMA weights) as ``checkpoint``; refused by default.
     """
 
-    #: the normalisation of the shipped prior used when ``checkpoint`` is None
-    shipped_normalisation = "anomaly"
+    #: the normalisations a prior may have (the first one's shipped prior is
+    #: preferred when ``checkpoint`` is None): the sampler's clipping and its
+    #: analysis start (shrunk to 0, the climatology) assume anomalies
+    normalisations = ("anomaly", "anomaly_std")
 
     #: Values ``reconbench tune`` tries by default: sampling steps, the start of the
     #: reverse process (and how far into the schedule it starts), guidance scale, members.
@@ -81,7 +85,7 @@ class ReconMOST(Method):
                  strength: float = 0.4, analysis_sigma: float = 0.6,
                  analysis_sigma_levels: float = 4.0, analysis_shrinkage: float = 5e-4,
                  sampler: str = "ddpm", eta: float = 0.0, members: int = 8, seed: int = 0,
-                 device: str = "auto"):
+                 device: str = "auto", allow_partial: bool = False):
         self.checkpoint = checkpoint
         self.steps = steps
         self.guidance = guidance
@@ -99,6 +103,7 @@ class ReconMOST(Method):
         self.members = members
         self.seed = seed
         self.device = device
+        self.allow_partial = allow_partial
 
     def fit(self, train, grid):
         super().fit(train, grid)
@@ -108,8 +113,10 @@ class ReconMOST(Method):
             raise InputError(f"members must be >= 1, got {self.members!r}")
         self.device_ = pick_device(self.device)
         path = (Path(self.checkpoint) if self.checkpoint
-                else shipped_prior(grid, self.shipped_normalisation))
-        self.model_, self.normaliser_, self.metadata_ = load_prior(path, grid, self.device_)
+                else shipped_prior(grid, self.normalisations))
+        self.model_, self.normaliser_, self.metadata_ = load_prior(
+            path, grid, self.device_, normalisations=self.normalisations,
+            allow_partial=bool(self.allow_partial))
         self.schedule_ = respace(linear_schedule(**_schedule_args(self.metadata_)),
                                  int(self.steps))
         self.checkpoint_path_ = str(path)
@@ -121,6 +128,7 @@ class ReconMOST(Method):
                 "normalisation": self.metadata_["normalisation"],
                 "prior_steps": training["steps"], "prior_seed": training["run"]["seed"],
                 "prior_train_seconds": training["seconds"],
+                "prior_partial": bool(training.get("partial", False)),
                 "prior_parameters": training["parameters"],
                 "sampling_timesteps": len(self.schedule_), "device": str(self.device_)}
 
@@ -185,7 +193,7 @@ class ReconMOSTPaper(ReconMOST):
     same small network trained on the paper's fixed normalisation without conditioning.
     """
 
-    shipped_normalisation = "paper"
+    normalisations = ("paper",)
 
     search_space = {}  # kept exactly as published: nothing to tune
 
@@ -195,10 +203,10 @@ class ReconMOSTPaper(ReconMOST):
                  strength: float = 1.0, analysis_sigma: float = 2.0,
                  analysis_sigma_levels: float = 1.0, analysis_shrinkage: float = 0.02,
                  sampler: str = "ddpm", eta: float = 0.0, members: int = 1, seed: int = 0,
-                 device: str = "auto"):
+                 device: str = "auto", allow_partial: bool = False):
         super().__init__(checkpoint, steps, guidance, scale, soft_mask, fresh_noise, clip, start,
                          strength, analysis_sigma, analysis_sigma_levels, analysis_shrinkage,
-                         sampler, eta, members, seed, device)
+                         sampler, eta, members, seed, device, allow_partial)
 
 
 def _schedule_args(meta: dict) -> dict:

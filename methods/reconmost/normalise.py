@@ -1,6 +1,6 @@
 """Maps between fields in °C and the network's normalised fields, and its conditioning.
 
-Two normalisations (``kind``):
+Three normalisations (``kind``):
 
 - ``"paper"``: ReconMOST's fixed affine map for every level, land and sea
   floor set to 0 °C first: x = 2 (T + 5) / 45 - 1; inverse
@@ -8,6 +8,12 @@ Two normalisations (``kind``):
 - ``"anomaly"``: per-level standardised anomalies from the train split's
   monthly climatology: x = (T - C_month) / s_level, 0 off the ocean, s_level
   the std of the level's train anomalies over the ocean (°C).
+- ``"anomaly_std"``: anomalies from the same monthly climatology divided by a
+  per-cell standard deviation: x = (T - C_month) / s_cell, s_cell the std of the
+  cell's train anomalies over all months (one value per cell, not per calendar
+  month: 30 train years give 360 anomalies per cell but only 30 per cell and
+  month, too few for a stable std), floored at ``STD_FLOOR`` · s_level so that
+  nearly constant cells (sea ice at the freezing point) do not blow up.
 
 The optional conditioning channels (``conditioning=True``) are, for a sample's
 calendar month, the level ocean masks (1 / 0) and that month's climatology in
@@ -22,7 +28,10 @@ import numpy as np
 
 from reconbench.errors import InputError
 
-NORMALISATIONS = ("paper", "anomaly")
+NORMALISATIONS = ("paper", "anomaly", "anomaly_std")
+
+#: ``anomaly_std``: a cell's std is at least this fraction of its level's.
+STD_FLOOR = 0.1
 
 
 def paper_forward(temperature: np.ndarray) -> np.ndarray:
@@ -40,7 +49,8 @@ class Normaliser:
     """A normalisation fitted on a train split.
 
     ``ocean`` (levels, H, W) bool; ``climatology`` (12, levels, H, W) °C, finite
-    everywhere on the ocean; ``level_std`` (levels,) °C (ones for ``paper``).
+    everywhere on the ocean; ``level_std`` (levels,) °C (ones for ``paper``);
+    ``cell_std`` (levels, H, W) °C for ``anomaly_std`` (1 off the ocean), else None.
     """
 
     kind: str
@@ -48,6 +58,7 @@ class Normaliser:
     climatology: np.ndarray
     level_std: np.ndarray
     conditioning: bool
+    cell_std: np.ndarray | None = None
 
     @classmethod
     def fit(cls, kind: str, train: np.ndarray, months: np.ndarray, ocean: np.ndarray,
@@ -64,14 +75,29 @@ class Normaliser:
         overall = sums.sum(axis=0) / np.maximum(counts.sum(axis=0), 1)
         clim = np.where(counts > 0, sums / np.maximum(counts, 1), overall)
         clim = np.where(ocean, clim, 0.0).astype(np.float32)
-        if kind == "anomaly":
+        cell_std = None
+        if kind in ("anomaly", "anomaly_std"):
             anomaly = train - clim[months - 1]
             level_std = np.array([np.nanstd(anomaly[:, k][:, ocean[k]])
                                   for k in range(ocean.shape[0])])
             level_std = np.where(level_std > 0, level_std, 1.0).astype(np.float32)
+            if kind == "anomaly_std":
+                seen = np.isfinite(anomaly)
+                squares = np.where(seen, anomaly, 0.0) ** 2
+                # cells never observed (all NaN) take their level's std
+                std = np.sqrt(squares.sum(axis=0) / np.maximum(seen.sum(axis=0), 1))
+                std = np.where(seen.any(axis=0), std, np.nan)
+                floor = STD_FLOOR * level_std[:, None, None]
+                std = np.where(np.isfinite(std), np.maximum(std, floor), level_std[:, None, None])
+                cell_std = np.where(ocean, std, 1.0).astype(np.float32)
         else:
             level_std = np.ones(ocean.shape[0], dtype=np.float32)
-        return cls(kind, ocean, clim, level_std, conditioning)
+        return cls(kind, ocean, clim, level_std, conditioning, cell_std)
+
+    @property
+    def scale(self) -> np.ndarray:
+        """The anomaly scale, broadcastable to (levels, H, W), °C."""
+        return self.level_std[:, None, None] if self.cell_std is None else self.cell_std
 
     @classmethod
     def fit_streamed(cls, kind: str, read, months: np.ndarray, ocean: np.ndarray,
@@ -97,11 +123,16 @@ class Normaliser:
         clim = np.where(counts > 0, sums / np.maximum(counts, 1), overall)
         clim = np.where(ocean, clim, 0.0).astype(np.float32)
         level_std = np.ones(ocean.shape[0], dtype=np.float32)
-        if kind == "anomaly":
+        cell_std = None
+        if kind in ("anomaly", "anomaly_std"):
             n, s1, s2 = (np.zeros(ocean.shape[0]) for _ in range(3))
+            cell_n, cell_s2 = np.zeros(ocean.shape), np.zeros(ocean.shape)
             for start in range(0, months.size, block):
                 stop = min(start + block, months.size)
                 anomaly = (read(start, stop) - clim[months[start:stop] - 1]).astype(np.float64)
+                seen = np.isfinite(anomaly)
+                cell_n += seen.sum(axis=0)
+                cell_s2 += (np.where(seen, anomaly, 0.0) ** 2).sum(axis=0)
                 for k in range(ocean.shape[0]):
                     a = anomaly[:, k][:, ocean[k]]
                     a = a[np.isfinite(a)]
@@ -112,7 +143,12 @@ class Normaliser:
                 var = np.maximum(s2 / n - (s1 / n) ** 2, 0.0)
             std = np.sqrt(var)
             level_std = np.where(np.isfinite(std) & (std > 0), std, 1.0).astype(np.float32)
-        return cls(kind, ocean, clim, level_std, conditioning)
+            if kind == "anomaly_std":  # as in :meth:`fit`: per-cell RMS, floored
+                level = level_std[:, None, None]
+                rms = np.where(cell_n > 0, np.sqrt(cell_s2 / np.maximum(cell_n, 1)), np.nan)
+                rms = np.where(np.isfinite(rms), np.maximum(rms, STD_FLOOR * level), level)
+                cell_std = np.where(ocean, rms, 1.0).astype(np.float32)
+        return cls(kind, ocean, clim, level_std, conditioning, cell_std)
 
     @property
     def n_cond(self) -> int:
@@ -130,7 +166,7 @@ class Normaliser:
         t = np.where(self.ocean & np.isfinite(temperature), temperature, np.nan)
         if self.kind == "paper":
             return paper_forward(np.nan_to_num(t, nan=0.0)).astype(np.float32)
-        x = (t - self.climatology[months - 1]) / self.level_std[:, None, None]
+        x = (t - self.climatology[months - 1]) / self.scale
         return np.nan_to_num(x, nan=0.0).astype(np.float32)
 
     def decode(self, x: np.ndarray, months: np.ndarray) -> np.ndarray:
@@ -138,7 +174,7 @@ class Normaliser:
         if self.kind == "paper":
             t = paper_inverse(x)
         else:
-            t = self.climatology[months - 1] + x * self.level_std[:, None, None]
+            t = self.climatology[months - 1] + x * self.scale
         return np.where(self.ocean, t, np.nan).astype(np.float32)
 
     def cond(self, months: np.ndarray) -> np.ndarray | None:

@@ -37,7 +37,9 @@ from reconbench.datasets.source import DatasetSource
 from reconbench.errors import InputError
 from reconbench.methods.reconmost.checkpoint import (
     atomic_save,
+    is_partial,
     load_file,
+    normaliser_tensors,
     prior_dict,
     prior_metadata,
     state_path,
@@ -65,6 +67,12 @@ class TrainConfig:
     grad_clip: float
     num_heads: int = 4
     dropout: float = 0.0
+    roll_lon: bool = False
+
+
+#: Fields added after runs were started: left out of a run's record at their default,
+#: so that training states written before they existed still resume.
+LATER_FIELDS = {"roll_lon": False}
 
 
 #: ``paper``: RECONMOST.md's network (~160 M parameters with 42 levels; attention
@@ -140,14 +148,72 @@ def fit_normaliser(reader: MonthReader, config: TrainConfig, ocean: np.ndarray) 
                                    reader.months, ocean, config.conditioning)
 
 
+def is_global_periodic(grid) -> bool:
+    """True when the longitudes are evenly spaced around the whole circle (360°)."""
+    lon = np.asarray(grid.lon, dtype=np.float64)
+    if lon.size < 2:
+        return False
+    step = np.diff(lon)
+    return bool(np.allclose(step, step[0]) and np.isclose(step[0] * lon.size, 360.0))
+
+
+def roll_longitude(shift: int, *fields: torch.Tensor | None) -> list[torch.Tensor | None]:
+    """Each field (..., H, W) rolled by ``shift`` cells along its last (longitude) axis:
+    the same ocean moved east, which keeps the physics on a global periodic grid."""
+    return [None if f is None else torch.roll(f, shift, dims=-1) for f in fields]
+
+
+def run_record(config: TrainConfig) -> dict:
+    """The preset's fields as a run records them (tuples as lists; :data:`LATER_FIELDS`
+    left out at their default)."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(config).items()
+            if not (k in LATER_FIELDS and v == LATER_FIELDS[k])}
+
+
+def load_init(path: str | Path, net_config, normaliser) -> tuple[dict, dict]:
+    """The EMA weights of a prior (or training state) to start from, and a record of it.
+
+    The network (levels, channels, inputs) and the normalisation kind must match the
+    run's; the grid may differ (pre-training on another ocean of the same shape)."""
+    obj = load_file(path)
+    meta = obj["metadata"]
+    weights = obj["ema"] if is_partial(meta) else obj["model"]
+    hint = ("pre-train with the same --preset, --normalisation, --conditioning and level "
+            "count as this run, e.g. `reconbench train --preset default --dataset synthetic "
+            "--dataset-param resolution=R --dataset-param depths=[...] --steps N "
+            "--output INIT.pt`")
+    if meta["grid"]["levels"] != net_config.out_channels:
+        raise InputError(f"--init {str(path)!r}: levels differ: the prior has "
+                         f"{meta['grid']['levels']} but the data have {net_config.out_channels}; "
+                         f"{hint}")
+    if meta["normalisation"]["kind"] != normaliser.kind:
+        raise InputError(f"--init {str(path)!r}: normalisation differs: the prior has "
+                         f"{meta['normalisation']['kind']!r} but this run uses "
+                         f"{normaliser.kind!r}; {hint}")
+    if meta["unet"] != net_config.to_dict():
+        raise InputError(f"--init {str(path)!r}: network differs: the prior has "
+                         f"{meta['unet']} but this run builds {net_config.to_dict()}; {hint}")
+    record = {"path": str(path), "grid": meta["grid"]["name"], "grid_key": meta["grid"]["key"],
+              "steps": meta["training"]["steps"]}
+    return weights, record
+
+
 def train(source: DatasetSource, config: TrainConfig, output: str | Path, *, steps: int,
           seed: int = 0, resume: bool = False, save_every: int = 500, device: str = "auto",
           progress: bool = True, dataset_spec: dict | None = None,
-          loader_workers: int | None = None) -> dict:
+          loader_workers: int | None = None,
+          init: str | Path | None = None) -> dict:
     """Train for ``steps`` optimiser steps in all (counting resumed ones); returns the
     prior's metadata. Every ``save_every`` steps the training state (beside
-    ``output``, see :func:`state_path`) is saved; the prior appears under ``output``,
+    ``output``, see :func:`state_path`; marked ``partial``, with the normalisation,
+    so it can be evaluated) is saved; the prior appears under ``output``,
     atomically, when training ends.
+
+    ``init``: start from the EMA weights of another prior (:func:`load_init`; fine
+    tuning after pre-training), with a fresh optimiser and EMA warm-up.
+    ``config.roll_lon``: every batch is rolled along longitude by a random whole
+    number of cells (one shift per batch, from the seeded generator); global
+    periodic grids only.
 
     Under torchrun (``WORLD_SIZE`` > 1) the processes train one network data-parallel
     (:mod:`~reconbench.methods.reconmost.distributed`): each computes
@@ -165,6 +231,10 @@ def train(source: DatasetSource, config: TrainConfig, output: str | Path, *, ste
     with process_group(pick_device(device)) as (ranks, dev):
         share = ranks.batch_slice(config.batch_size)
         grid = source.grid
+        if config.roll_lon and not is_global_periodic(grid):
+            raise InputError(f"roll_lon (longitude-roll augmentation) needs a global grid periodic "
+                             f"in longitude, but {grid!r} spans {grid.lon[0]:g}..{grid.lon[-1]:g} "
+                             f"degrees east; train without --roll-lon")
         reader = MonthReader(source)
         if len(reader) == 0:
             raise InputError(f"dataset {source.name!r} has an empty train split; training "
@@ -184,10 +254,13 @@ def train(source: DatasetSource, config: TrainConfig, output: str | Path, *, ste
         optimiser = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=0.0)
         generator = torch.Generator().manual_seed(seed)
         step, seconds = 0, 0.0
-        run = {"preset_config": {k: list(v) if isinstance(v, tuple) else v
-                                 for k, v in asdict(config).items()},
+        run = {"preset_config": run_record(config),
                "seed": seed, "dataset": dataset_spec or {"name": source.name,
                                                          "params": source.get_params()}}
+        if init is not None:
+            weights, run["init"] = load_init(init, net_config, normaliser)
+            model.load_state_dict(weights)
+            ema.load_state_dict(weights)
         if resume:  # every rank loads the state
             state = load_file(state_path(output))
             if state["metadata"]["training"]["run"] != run:
@@ -204,7 +277,7 @@ def train(source: DatasetSource, config: TrainConfig, output: str | Path, *, ste
         def save(final: bool) -> dict:
             """Rank 0 writes the training state, and at the end the prior (so the prior
             under ``output`` appears whole, never partly trained); the others wait."""
-            training = {"run": run, "steps": step, "seconds": round(seconds, 1),
+            training = {"run": run, "steps": step, "seconds": round(seconds, 1), "partial": True,
                         "device": str(dev), "world_size": ranks.world_size,
                         "parameters": count_parameters(model),
                         "reconbench_version": reconbench.__version__}
@@ -213,9 +286,11 @@ def train(source: DatasetSource, config: TrainConfig, output: str | Path, *, ste
                 atomic_save({"metadata": meta, "model": model.state_dict(),
                              "ema": ema.state_dict(), "optimizer": optimiser.state_dict(),
                              "generator": generator.get_state(), "step": step,
-                             "seconds": seconds}, state_path(output))
-                if final:
-                    atomic_save(prior_dict(meta, ema.state_dict(), normaliser), output)
+                             "seconds": seconds, **normaliser_tensors(normaliser)},
+                            state_path(output))
+            meta = {**meta, "training": {**training, "partial": False}}
+            if ranks.is_main and final:
+                atomic_save(prior_dict(meta, ema.state_dict(), normaliser), output)
             ranks.barrier()
             return meta
 
@@ -232,10 +307,15 @@ def train(source: DatasetSource, config: TrainConfig, output: str | Path, *, ste
             t = torch.randint(len(schedule), (config.batch_size,), generator=generator)
             noise = torch.randn((config.batch_size, *grid.shape), generator=generator)
             t, noise = t[share], noise[share]
-            cond = cond_by_month[month - 1].to(dev) if cond_by_month is not None else None
+            cond = cond_by_month[month - 1] if cond_by_month is not None else None
+            known = known if source.gappy else None
+            if config.roll_lon:  # drawn for the global batch, so every rank rolls alike
+                shift = int(torch.randint(grid.shape[-1], (1,), generator=generator))
+                x0, cond, known = roll_longitude(shift, x0, cond, known)
             loss = optimiser_step(model, ema, optimiser, config, step, schedule,
-                                  x0.to(dev), t, noise.to(dev), cond, network=parallel,
-                                  known=known.to(dev) if source.gappy else None)
+                                  x0.to(dev), t, noise.to(dev),
+                                  None if cond is None else cond.to(dev), network=parallel,
+                                  known=None if known is None else known.to(dev))
             step += 1
             elapsed = time.perf_counter() - start
             seconds += elapsed
