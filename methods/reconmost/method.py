@@ -28,6 +28,7 @@ from reconbench.methods.reconmost.train import pick_device
 from reconbench.methods.registry import register_method
 
 STARTS = ("noise", "analysis")
+ENSEMBLE_STATISTICS = ("mean", "median")
 
 
 @register_method("reconmost")
@@ -65,6 +66,13 @@ class ReconMOST(Method):
     members : ensemble size; the reconstruction is the ensemble mean.
     seed : seeds the sampler's noise (every call draws the same noise).
     device : ``auto`` (CUDA if available), ``cpu`` or ``cuda``.
+    kernel : the soft mask's kernel: ``paper`` (unnormalised, weights sum to 6.17),
+        ``normalised`` (weights sum to 1) or ``capped`` (each cell's total pull
+        weight at most 1: density-adapted); see :mod:`~.sampling`.
+    obs_error : observation-error standard deviation (normalised units: a fraction
+        of the level's standard deviation for anomaly priors); set, the guidance
+        factor 2 s becomes s / (obs_error² + 1 - ᾱ_t). None: the paper's factor.
+    ensemble_stat : ``mean`` or ``median`` of the members, the point reconstruction.
     """
 
     #: the normalisation of the shipped prior used when ``checkpoint`` is None
@@ -81,7 +89,8 @@ class ReconMOST(Method):
                  strength: float = 0.4, analysis_sigma: float = 0.6,
                  analysis_sigma_levels: float = 4.0, analysis_shrinkage: float = 5e-4,
                  sampler: str = "ddpm", eta: float = 0.0, members: int = 8, seed: int = 0,
-                 device: str = "auto"):
+                 device: str = "auto", kernel: str = "paper", obs_error: float | None = None,
+                 ensemble_stat: str = "mean"):
         self.checkpoint = checkpoint
         self.steps = steps
         self.guidance = guidance
@@ -99,6 +108,9 @@ class ReconMOST(Method):
         self.members = members
         self.seed = seed
         self.device = device
+        self.kernel = kernel
+        self.obs_error = obs_error
+        self.ensemble_stat = ensemble_stat
 
     def fit(self, train, grid):
         super().fit(train, grid)
@@ -106,6 +118,9 @@ class ReconMOST(Method):
             raise InputError(f"start must be one of {STARTS}, got {self.start!r}")
         if int(self.members) < 1:
             raise InputError(f"members must be >= 1, got {self.members!r}")
+        if self.ensemble_stat not in ENSEMBLE_STATISTICS:
+            raise InputError(f"ensemble_stat must be one of {ENSEMBLE_STATISTICS}, "
+                             f"got {self.ensemble_stat!r}")
         self.device_ = pick_device(self.device)
         path = (Path(self.checkpoint) if self.checkpoint
                 else shipped_prior(grid, self.shipped_normalisation))
@@ -149,7 +164,8 @@ class ReconMOST(Method):
             scale=float(self.scale), fresh_noise=bool(self.fresh_noise), clip=self.clip,
             soft_mask=bool(self.soft_mask), start=start,
             strength=float(self.strength) if start is not None else 1.0,
-            sampler=self.sampler, eta=float(self.eta),
+            sampler=self.sampler, eta=float(self.eta), kernel=self.kernel,
+            obs_error=None if self.obs_error is None else float(self.obs_error),
             generator=torch.Generator().manual_seed(int(self.seed)))
         x = x.cpu().numpy().reshape(n, *values.shape)
         return np.stack([norm.decode(member, months) for member in x])
@@ -163,8 +179,9 @@ class ReconMOST(Method):
         return self.reconstruct_distribution(obs)["mean"]
 
     def reconstruct_distribution(self, obs: xr.DataArray) -> xr.Dataset:
-        """``mean`` (time, depth, lat, lon) °C, the reconstruction, and ``members``
-        (member, time, depth, lat, lon) °C, the samples it averages."""
+        """``mean`` (time, depth, lat, lon) °C, the reconstruction (the members' mean or,
+        with ``ensemble_stat = "median"``, their median), and ``members``
+        (member, time, depth, lat, lon) °C."""
         start = time.perf_counter()
         ensemble = self.sample(obs)
         self.seconds_ = time.perf_counter() - start
@@ -172,7 +189,8 @@ class ReconMOST(Method):
         members = xr.DataArray(ensemble.astype(np.float32), dims=("member", *obs.dims),
                                coords=obs.coords, attrs={"units": "degC",
                                                          "long_name": "ensemble member"})
-        mean = obs.copy(data=ensemble.mean(axis=0))
+        point = np.median if self.ensemble_stat == "median" else np.mean
+        mean = obs.copy(data=point(ensemble, axis=0))
         out = xr.Dataset({"mean": mean, "members": members})
         return out if self.uncertainty else out[["mean"]]
 
@@ -195,10 +213,11 @@ class ReconMOSTPaper(ReconMOST):
                  strength: float = 1.0, analysis_sigma: float = 2.0,
                  analysis_sigma_levels: float = 1.0, analysis_shrinkage: float = 0.02,
                  sampler: str = "ddpm", eta: float = 0.0, members: int = 1, seed: int = 0,
-                 device: str = "auto"):
+                 device: str = "auto", kernel: str = "paper", obs_error: float | None = None,
+                 ensemble_stat: str = "mean"):
         super().__init__(checkpoint, steps, guidance, scale, soft_mask, fresh_noise, clip, start,
                          strength, analysis_sigma, analysis_sigma_levels, analysis_shrinkage,
-                         sampler, eta, members, seed, device)
+                         sampler, eta, members, seed, device, kernel, obs_error, ensemble_stat)
 
 
 def _schedule_args(meta: dict) -> dict:
