@@ -72,7 +72,8 @@ class Schedule:
         """Π of ``factors`` (one per original timestep) over the original steps that
         each step of this schedule merges: (timesteps[i-1], timesteps[i]]."""
         starts = np.append(0, self.timesteps[:-1] + 1)
-        return np.array([np.prod(factors[a:b + 1]) for a, b in zip(starts, self.timesteps)])
+        return np.array([np.prod(factors[a:b + 1])
+                         for a, b in zip(starts, self.timesteps, strict=True)])
 
     def to_dict(self) -> dict:
         """A checkpoint-safe description of the original schedule."""

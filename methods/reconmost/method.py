@@ -73,6 +73,8 @@ class ReconMOST(Method):
         of the level's standard deviation for anomaly priors); set, the guidance
         factor 2 s becomes s / (obs_error² + 1 - ᾱ_t). None: the paper's factor.
     ensemble_stat : ``mean`` or ``median`` of the members, the point reconstruction.
+    precision : the network's arithmetic in the mean shift: ``float32`` or ``bfloat16``
+        (autocast).
     """
 
     #: the normalisation of the shipped prior used when ``checkpoint`` is None
@@ -90,7 +92,7 @@ class ReconMOST(Method):
                  analysis_sigma_levels: float = 4.0, analysis_shrinkage: float = 5e-4,
                  sampler: str = "ddpm", eta: float = 0.0, members: int = 8, seed: int = 0,
                  device: str = "auto", kernel: str = "paper", obs_error: float | None = None,
-                 ensemble_stat: str = "mean"):
+                 ensemble_stat: str = "mean", precision: str = "float32"):
         self.checkpoint = checkpoint
         self.steps = steps
         self.guidance = guidance
@@ -111,6 +113,7 @@ class ReconMOST(Method):
         self.kernel = kernel
         self.obs_error = obs_error
         self.ensemble_stat = ensemble_stat
+        self.precision = precision
 
     def fit(self, train, grid):
         super().fit(train, grid)
@@ -166,6 +169,7 @@ class ReconMOST(Method):
             strength=float(self.strength) if start is not None else 1.0,
             sampler=self.sampler, eta=float(self.eta), kernel=self.kernel,
             obs_error=None if self.obs_error is None else float(self.obs_error),
+            precision=self.precision,
             generator=torch.Generator().manual_seed(int(self.seed)))
         x = x.cpu().numpy().reshape(n, *values.shape)
         return np.stack([norm.decode(member, months) for member in x])
@@ -214,10 +218,11 @@ class ReconMOSTPaper(ReconMOST):
                  analysis_sigma_levels: float = 1.0, analysis_shrinkage: float = 0.02,
                  sampler: str = "ddpm", eta: float = 0.0, members: int = 1, seed: int = 0,
                  device: str = "auto", kernel: str = "paper", obs_error: float | None = None,
-                 ensemble_stat: str = "mean"):
+                 ensemble_stat: str = "mean", precision: str = "float32"):
         super().__init__(checkpoint, steps, guidance, scale, soft_mask, fresh_noise, clip, start,
                          strength, analysis_sigma, analysis_sigma_levels, analysis_shrinkage,
-                         sampler, eta, members, seed, device, kernel, obs_error, ensemble_stat)
+                         sampler, eta, members, seed, device, kernel, obs_error, ensemble_stat,
+                         precision)
 
 
 def _schedule_args(meta: dict) -> dict:

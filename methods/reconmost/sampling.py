@@ -179,10 +179,19 @@ def ddim_step(schedule: Schedule, x_t: torch.Tensor, i: int, eps: torch.Tensor,
     return x_prev + sigma * noise
 
 
-def _model_eps(model, schedule: Schedule, x: torch.Tensor, i: int, cond) -> torch.Tensor:
-    """ε̂ at schedule index ``i`` (the network sees the original timestep)."""
+PRECISIONS = ("float32", "bfloat16")
+
+
+def _model_eps(model, schedule: Schedule, x: torch.Tensor, i: int, cond,
+               precision: str = "float32") -> torch.Tensor:
+    """ε̂ at schedule index ``i`` (the network sees the original timestep); with
+    ``precision="bfloat16"`` the network runs under bfloat16 autocast and ε̂ comes back
+    in x's dtype."""
     t = torch.full((x.shape[0],), int(schedule.timesteps[i]), dtype=torch.long, device=x.device)
-    return model(x, t, cond)
+    if precision == "float32":
+        return model(x, t, cond)
+    with torch.autocast(device_type=x.device.type, dtype=torch.bfloat16):
+        return model(x, t, cond).to(x.dtype)
 
 
 def sdedit_start(schedule: Schedule, x0: torch.Tensor, i: int,
@@ -197,7 +206,7 @@ def guided_sample(model, schedule: Schedule, y: torch.Tensor, mask: torch.Tensor
                   soft_mask: bool = False, start: torch.Tensor | None = None,
                   strength: float = 1.0, sampler: str = "ddpm", eta: float = 0.0,
                   kernel: str = "paper", obs_error: float | None = None,
-                  generator: torch.Generator | None = None,
+                  precision: str = "float32", generator: torch.Generator | None = None,
                   progress: bool = False) -> torch.Tensor:
     """Run the reverse process; returns x₀ (batch, levels, H, W).
 
@@ -206,7 +215,8 @@ def guided_sample(model, schedule: Schedule, y: torch.Tensor, mask: torch.Tensor
     otherwise from pure noise. ``fresh_noise`` adds σ_t z at every step but the
     last (always on for ``dps`` and ``replace``, which are stochastic samplers);
     with ``sampler="ddim"`` it is scaled by η (``eta``). ``kernel`` and ``obs_error``
-    shape the mean-shift pull (see the module docstring).
+    shape the mean-shift pull (see the module docstring). ``precision``: the network's
+    arithmetic for ``mean-shift`` (``float32`` or ``bfloat16`` autocast).
     Deterministic for a given ``generator`` state.
     """
     if guidance not in GUIDANCE_KINDS:
@@ -217,6 +227,8 @@ def guided_sample(model, schedule: Schedule, y: torch.Tensor, mask: torch.Tensor
         raise InputError(f"eta must be in [0, 1], got {eta!r}")
     if kernel not in KERNELS:
         raise InputError(f"kernel must be one of {KERNELS}, got {kernel!r}")
+    if precision not in PRECISIONS:
+        raise InputError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     if obs_error is not None and not obs_error >= 0.0:
         raise InputError(f"obs_error must be >= 0 or None, got {obs_error!r}")
     step = mean_shift_step if sampler == "ddpm" else partial(ddim_step, eta=eta)
@@ -235,7 +247,7 @@ def guided_sample(model, schedule: Schedule, y: torch.Tensor, mask: torch.Tensor
     for i in tqdm(range(first, -1, -1), disable=not progress, desc="sampling", leave=False):
         if guidance == "mean-shift":
             with torch.inference_mode():
-                eps = _model_eps(model, schedule, x, i, cond)
+                eps = _model_eps(model, schedule, x, i, cond, precision)
             noise = randn() if fresh_noise else None
             x = step(schedule, x, i, eps, y, mask, scale, noise=noise, clip=clip,
                      soft_mask=soft_mask, kernel=kernel, obs_error=obs_error)
