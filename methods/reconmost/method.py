@@ -39,8 +39,11 @@ class ReconMOST(Method):
     92.5 % missing (masked MSE, 6 months): the prior learns per-level anomalies
     with the ocean masks and the month's climatology as inputs; the reverse
     process starts (SDEdit) from a cheap 3-D analysis, 40 % of the way through
-    the schedule, respaced to 50 steps; soft-mask mean shift with s = 4 and
-    fresh noise; x̂₀ clipped at ±5 standard deviations; mean of 8 members.
+    the schedule, respaced to 25 steps (so 10 reverse steps are run); soft-mask
+    mean shift with s = 4 and, as the paper, no fresh noise after the start;
+    x̂₀ clipped at ±5 standard deviations; mean of 10 members. That is 100
+    network calls per field (steps run x members), below the 160 of the earlier
+    setting (50 steps, 8 members, fresh noise) and below its 1000-step MSE.
 
     Parameters
     ----------
@@ -85,12 +88,12 @@ class ReconMOST(Method):
     search_space = {"steps": [20, 50], "start": ["analysis", "noise"],
                     "strength": [0.3, 0.4, 0.6], "scale": [2.0, 4.0, 8.0], "members": [4, 8, 16]}
 
-    def __init__(self, checkpoint: str | None = None, steps: int = 50,
+    def __init__(self, checkpoint: str | None = None, steps: int = 25,
                  guidance: str = "mean-shift", scale: float = 4.0, soft_mask: bool = True,
-                 fresh_noise: bool = True, clip: float | None = 5.0, start: str = "analysis",
+                 fresh_noise: bool = False, clip: float | None = 5.0, start: str = "analysis",
                  strength: float = 0.4, analysis_sigma: float = 0.6,
                  analysis_sigma_levels: float = 4.0, analysis_shrinkage: float = 5e-4,
-                 sampler: str = "ddpm", eta: float = 0.0, members: int = 8, seed: int = 0,
+                 sampler: str = "ddpm", eta: float = 0.0, members: int = 10, seed: int = 0,
                  device: str = "auto", kernel: str = "paper", obs_error: float | None = None,
                  ensemble_stat: str = "mean", precision: str = "float32"):
         self.checkpoint = checkpoint
