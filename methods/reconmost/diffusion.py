@@ -71,8 +71,9 @@ class Schedule:
     def merged_products(self, factors: np.ndarray) -> np.ndarray:
         """Π of ``factors`` (one per original timestep) over the original steps that
         each step of this schedule merges: (timesteps[i-1], timesteps[i]]."""
-        ends = np.cumprod(factors)[self.timesteps]
-        return ends / np.append(1.0, ends[:-1])
+        starts = np.append(0, self.timesteps[:-1] + 1)
+        return np.array([np.prod(factors[a:b + 1])
+                         for a, b in zip(starts, self.timesteps, strict=True)])
 
     def to_dict(self) -> dict:
         """A checkpoint-safe description of the original schedule."""

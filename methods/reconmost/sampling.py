@@ -17,6 +17,26 @@ Guidance kinds (``guidance=``):
 - ``"replace"`` (RePaint-style, without resampling): the unguided step, then
   the guidance points of x_{t-1} are replaced by the observations noised to
   level t-1 (by y itself after the last step).
+- ``"mean-shift-grad"`` (the authors' true-gradient option): the mean shift
+  with the gradient of -‖M ⊙ (y - x̂₀)‖² taken with respect to x_t through the
+  network instead of with respect to x̂₀: g = s · 2 · Jᵀ r, J = ∂x̂₀/∂x_t, r the
+  (soft-masked) residual M ⊙ (y - x̂₀) of the unclipped x̂₀.
+
+Options beside the paper's mean shift (all off by default):
+
+- ``kernel`` (with ``soft_mask``): ``"paper"``, the unnormalised 5 x 5 Gaussian
+  (weights sum to 6.17, so a cell among dense guidance points is pulled up to
+  6 times its residual); ``"normalised"``, the same kernel divided by its sum
+  (weights sum to 1); ``"capped"``, K * r / max(K * M, 1): the paper's kernel
+  where guidance is sparse (a cell's total pull weight Σ K M below 1) and the
+  kernel-weighted mean residual where it is dense (total weight exactly 1).
+- ``obs_error`` σ_o (normalised units): the mean-shift factor 2 s per original
+  step becomes s / (σ_o² + r²_τ), r²_τ = 1 - ᾱ_τ, i.e. the pull is
+  σ²_t s ∇_{x̂₀} log N(y; x̂₀, σ_o² + r²_t) at the guidance points: an
+  observation-error variance plus the error variance of x̂₀ for unit-variance
+  data at noise level τ (Song et al. 2023, ΠGDM). Early, noisy steps pull
+  weakly; at the last step with σ_o = 0 and s = 1 the guidance points are set to
+  the observations. The paper's factor is the case σ_o² + r² = 1/2.
 
 With ``s = 0`` every kind is the plain ancestral sampler. A respaced schedule
 gives the accelerated sampler: the same formulas with the respaced β, except
@@ -53,44 +73,66 @@ from reconbench.methods.reconmost.diffusion import (
     reverse_variance,
 )
 
-GUIDANCE_KINDS = ("mean-shift", "dps", "replace")
+GUIDANCE_KINDS = ("mean-shift", "dps", "replace", "mean-shift-grad")
+KERNELS = ("paper", "normalised", "capped")
 SAMPLERS = ("ddpm", "ddim")
 
 
-def soft_mask_kernel() -> torch.Tensor:
-    """(5, 5) unnormalised Gaussian exp(-(i² + j²) / 2), i, j in -2..2 (σ = 1, peak 1)."""
+def soft_mask_kernel(normalised: bool = False) -> torch.Tensor:
+    """(5, 5) Gaussian exp(-(i² + j²) / 2), i, j in -2..2 (σ = 1): peak 1 (the paper's,
+    weights sum to 6.17) or, ``normalised``, divided by its sum (weights sum to 1)."""
     r = torch.arange(-2, 3, dtype=torch.float64)
-    return torch.exp(-(r[:, None] ** 2 + r[None, :] ** 2) / 2.0)
+    kernel = torch.exp(-(r[:, None] ** 2 + r[None, :] ** 2) / 2.0)
+    return kernel / kernel.sum() if normalised else kernel
 
 
-def guidance_gain(schedule: Schedule, scale: float) -> np.ndarray:
-    """(len(schedule),) mean-shift gain 1 - Π (1 - 2 s β_τ) over each step's merged
-    original steps; = σ²_t · 2 s = 2 s β_t on the full schedule."""
-    return 1.0 - schedule.merged_products(np.clip(1.0 - 2.0 * scale * schedule.base_betas,
-                                                  0.0, 1.0))
+def guidance_gain(schedule: Schedule, scale: float,
+                  obs_error: float | None = None) -> np.ndarray:
+    """(len(schedule),) mean-shift gain 1 - Π (1 - f_τ) over each step's merged
+    original steps τ, f_τ = 2 s β_τ (the paper's; the gain is then σ²_t · 2 s on the full
+    schedule) or, with ``obs_error`` σ_o, f_τ = s β_τ / (σ_o² + 1 - ᾱ_τ); f clipped to
+    [0, 1] so the gain never passes the residual."""
+    betas = schedule.base_betas
+    if obs_error is None:
+        factors = 2.0 * scale * betas
+    else:
+        factors = scale * betas / (float(obs_error) ** 2 + 1.0 - np.cumprod(1.0 - betas))
+    return 1.0 - schedule.merged_products(np.clip(1.0 - factors, 0.0, 1.0))
 
 
 def smoothed_residual(x0_hat: torch.Tensor, y: torch.Tensor, mask: torch.Tensor,
-                      soft_mask: bool = False) -> torch.Tensor:
-    """M ⊙ (y - x̂₀), per channel convolved with :func:`soft_mask_kernel` if asked;
-    g = s · 2 · this is the paper's guidance gradient."""
+                      soft_mask: bool = False, kernel: str = "paper") -> torch.Tensor:
+    """M ⊙ (y - x̂₀), per channel spread with the soft-mask ``kernel`` (one of
+    :data:`KERNELS`, see the module docstring) if ``soft_mask``; g = s · 2 · this is the
+    paper's guidance gradient. All tensors (batch, levels, H, W)."""
     g = mask * (y - x0_hat)
-    if soft_mask:
-        channels = g.shape[1]
-        kernel = soft_mask_kernel().to(g)[None, None].expand(channels, 1, 5, 5)
-        g = F.conv2d(g, kernel, padding=2, groups=channels)
-    return g
+    if not soft_mask:
+        return g
+    if kernel not in KERNELS:
+        raise InputError(f"kernel must be one of {KERNELS}, got {kernel!r}")
+    channels = g.shape[1]
+    weights = soft_mask_kernel(kernel == "normalised").to(g)[None, None]
+    weights = weights.expand(channels, 1, 5, 5)
+    spread = F.conv2d(g, weights, padding=2, groups=channels)
+    if kernel == "capped":
+        total = F.conv2d(mask.to(g), weights, padding=2, groups=channels)
+        spread = spread / total.clamp(min=1.0)
+    return spread
 
 
 def mean_shift_step(schedule: Schedule, x_t: torch.Tensor, i: int, eps: torch.Tensor,
                     y: torch.Tensor, mask: torch.Tensor, scale: float, *,
                     noise: torch.Tensor | None = None, clip: float | None = 1.0,
-                    soft_mask: bool = False) -> torch.Tensor:
+                    soft_mask: bool = False, kernel: str = "paper",
+                    obs_error: float | None = None,
+                    pull: torch.Tensor | None = None) -> torch.Tensor:
     """One guided reverse step x_t -> x_{t-1} at schedule index ``i`` (the paper's:
     μ' = μ_t + σ²_t g, with the gain of :func:`guidance_gain` on respaced schedules).
 
     ``noise`` is the fresh noise z (None: the paper's deterministic ``use_sigma``
-    off); it is never added at the last step (i = 0).
+    off); it is never added at the last step (i = 0). ``pull``: the direction the
+    gain multiplies, instead of the (soft-masked) residual of x̂₀ (``mean-shift-grad``
+    passes Jᵀ r).
     """
     t = torch.full((x_t.shape[0],), i, dtype=torch.long)
     x0_hat = predict_x0(schedule, x_t, t, eps)
@@ -98,8 +140,10 @@ def mean_shift_step(schedule: Schedule, x_t: torch.Tensor, i: int, eps: torch.Te
         x0_hat = x0_hat.clamp(-clip, clip)
     mu = posterior_mean(schedule, x0_hat, x_t, t)
     if scale != 0:
-        gain = float(guidance_gain(schedule, scale)[i])
-        mu = mu + gain * smoothed_residual(x0_hat, y, mask, soft_mask)
+        gain = float(guidance_gain(schedule, scale, obs_error)[i])
+        if pull is None:
+            pull = smoothed_residual(x0_hat, y, mask, soft_mask, kernel)
+        mu = mu + gain * pull
     if noise is None or i == 0:
         return mu
     return mu + reverse_variance(schedule, t, x_t).sqrt() * noise
@@ -108,12 +152,14 @@ def mean_shift_step(schedule: Schedule, x_t: torch.Tensor, i: int, eps: torch.Te
 def ddim_step(schedule: Schedule, x_t: torch.Tensor, i: int, eps: torch.Tensor,
               y: torch.Tensor, mask: torch.Tensor, scale: float, *,
               noise: torch.Tensor | None = None, clip: float | None = 1.0,
-              soft_mask: bool = False, eta: float = 0.0) -> torch.Tensor:
+              soft_mask: bool = False, kernel: str = "paper", obs_error: float | None = None,
+              pull: torch.Tensor | None = None, eta: float = 0.0) -> torch.Tensor:
     """One guided DDIM step x_t -> x_{t-1} at schedule index ``i``:
     √ᾱ_{t-1} x̂₀ + √(1 - ᾱ_{t-1} - σ²) ε̂ + gain · M ⊙ (y - x̂₀) + σ z, σ = η √β̃_t.
 
     ε̂ is recomputed from the clipped x̂₀ so both terms describe the same x_t;
-    ``noise`` z is ignored when η = 0 and never added at the last step (i = 0).
+    ``noise`` z is ignored when η = 0 and never added at the last step (i = 0);
+    ``kernel``, ``obs_error`` and ``pull`` as in :func:`mean_shift_step`.
     """
     t = torch.full((x_t.shape[0],), i, dtype=torch.long)
     x0_hat = predict_x0(schedule, x_t, t, eps)
@@ -124,17 +170,28 @@ def ddim_step(schedule: Schedule, x_t: torch.Tensor, i: int, eps: torch.Tensor,
     sigma = eta * float(np.sqrt(schedule.posterior_variance[i]))
     x_prev = np.sqrt(a_prev) * x0_hat + np.sqrt(max(1.0 - a_prev - sigma ** 2, 0.0)) * eps
     if scale != 0:
-        gain = float(guidance_gain(schedule, scale)[i])
-        x_prev = x_prev + gain * smoothed_residual(x0_hat, y, mask, soft_mask)
+        gain = float(guidance_gain(schedule, scale, obs_error)[i])
+        if pull is None:
+            pull = smoothed_residual(x0_hat, y, mask, soft_mask, kernel)
+        x_prev = x_prev + gain * pull
     if noise is None or i == 0 or sigma == 0:
         return x_prev
     return x_prev + sigma * noise
 
 
-def _model_eps(model, schedule: Schedule, x: torch.Tensor, i: int, cond) -> torch.Tensor:
-    """ε̂ at schedule index ``i`` (the network sees the original timestep)."""
+PRECISIONS = ("float32", "bfloat16")
+
+
+def _model_eps(model, schedule: Schedule, x: torch.Tensor, i: int, cond,
+               precision: str = "float32") -> torch.Tensor:
+    """ε̂ at schedule index ``i`` (the network sees the original timestep); with
+    ``precision="bfloat16"`` the network runs under bfloat16 autocast and ε̂ comes back
+    in x's dtype."""
     t = torch.full((x.shape[0],), int(schedule.timesteps[i]), dtype=torch.long, device=x.device)
-    return model(x, t, cond)
+    if precision == "float32":
+        return model(x, t, cond)
+    with torch.autocast(device_type=x.device.type, dtype=torch.bfloat16):
+        return model(x, t, cond).to(x.dtype)
 
 
 def sdedit_start(schedule: Schedule, x0: torch.Tensor, i: int,
@@ -148,7 +205,8 @@ def guided_sample(model, schedule: Schedule, y: torch.Tensor, mask: torch.Tensor
                   scale: float = 4.0, fresh_noise: bool = False, clip: float | None = 1.0,
                   soft_mask: bool = False, start: torch.Tensor | None = None,
                   strength: float = 1.0, sampler: str = "ddpm", eta: float = 0.0,
-                  generator: torch.Generator | None = None,
+                  kernel: str = "paper", obs_error: float | None = None,
+                  precision: str = "float32", generator: torch.Generator | None = None,
                   progress: bool = False) -> torch.Tensor:
     """Run the reverse process; returns x₀ (batch, levels, H, W).
 
@@ -156,7 +214,9 @@ def guided_sample(model, schedule: Schedule, y: torch.Tensor, mask: torch.Tensor
     starts from it noised to schedule index round(strength · len) - 1 (SDEdit);
     otherwise from pure noise. ``fresh_noise`` adds σ_t z at every step but the
     last (always on for ``dps`` and ``replace``, which are stochastic samplers);
-    with ``sampler="ddim"`` it is scaled by η (``eta``).
+    with ``sampler="ddim"`` it is scaled by η (``eta``). ``kernel`` and ``obs_error``
+    shape the mean-shift pull (see the module docstring). ``precision``: the network's
+    arithmetic for ``mean-shift`` (``float32`` or ``bfloat16`` autocast).
     Deterministic for a given ``generator`` state.
     """
     if guidance not in GUIDANCE_KINDS:
@@ -165,6 +225,12 @@ def guided_sample(model, schedule: Schedule, y: torch.Tensor, mask: torch.Tensor
         raise InputError(f"sampler must be one of {SAMPLERS}, got {sampler!r}")
     if sampler == "ddim" and not 0.0 <= eta <= 1.0:
         raise InputError(f"eta must be in [0, 1], got {eta!r}")
+    if kernel not in KERNELS:
+        raise InputError(f"kernel must be one of {KERNELS}, got {kernel!r}")
+    if precision not in PRECISIONS:
+        raise InputError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if obs_error is not None and not obs_error >= 0.0:
+        raise InputError(f"obs_error must be >= 0 or None, got {obs_error!r}")
     step = mean_shift_step if sampler == "ddpm" else partial(ddim_step, eta=eta)
     if not 0.0 < strength <= 1.0:
         raise InputError(f"strength must be in (0, 1], got {strength!r}")
@@ -180,11 +246,17 @@ def guided_sample(model, schedule: Schedule, y: torch.Tensor, mask: torch.Tensor
         x = sdedit_start(schedule, start, first, x)
     for i in tqdm(range(first, -1, -1), disable=not progress, desc="sampling", leave=False):
         if guidance == "mean-shift":
-            with torch.no_grad():
-                eps = _model_eps(model, schedule, x, i, cond)
+            with torch.inference_mode():
+                eps = _model_eps(model, schedule, x, i, cond, precision)
             noise = randn() if fresh_noise else None
             x = step(schedule, x, i, eps, y, mask, scale, noise=noise, clip=clip,
-                     soft_mask=soft_mask)
+                     soft_mask=soft_mask, kernel=kernel, obs_error=obs_error)
+        elif guidance == "mean-shift-grad":
+            eps, pull = true_gradient_pull(model, schedule, x, i, y, mask, cond,
+                                           soft_mask, kernel)
+            noise = randn() if fresh_noise else None
+            x = step(schedule, x, i, eps, y, mask, scale, noise=noise, clip=clip,
+                     obs_error=obs_error, pull=pull)
         elif guidance == "dps":
             x = _dps_step(model, schedule, x, i, y, mask, scale, cond, randn(), clip, step)
         else:
@@ -196,6 +268,25 @@ def guided_sample(model, schedule: Schedule, y: torch.Tensor, mask: torch.Tensor
                          sdedit_start(schedule, y, i - 1, randn()))
                 x = mask * known + (1.0 - mask) * x
     return x
+
+
+def true_gradient_pull(model, schedule: Schedule, x_t: torch.Tensor, i: int,
+                       y: torch.Tensor, mask: torch.Tensor, cond=None, soft_mask: bool = False,
+                       kernel: str = "paper") -> tuple[torch.Tensor, torch.Tensor]:
+    """(ε̂, Jᵀ r) at schedule index ``i``: J = ∂x̂₀/∂x_t through the network and r the
+    (soft-masked) residual M ⊙ (y - x̂₀) of the unclipped x̂₀, a constant in the product.
+
+    Without the soft mask Jᵀ r = -½ ∇_{x_t} ‖M ⊙ (y - x̂₀(x_t))‖², the true gradient
+    of the authors' option; the mean-shift gain (2 s σ²_t) turns it into their shift.
+    """
+    with torch.enable_grad():
+        x_in = x_t.detach().requires_grad_(True)
+        eps = _model_eps(model, schedule, x_in, i, cond)
+        x0_hat = predict_x0(schedule, x_in, torch.full((x_t.shape[0],), i, dtype=torch.long),
+                            eps)
+        residual = smoothed_residual(x0_hat.detach(), y, mask, soft_mask, kernel)
+        (pull,) = torch.autograd.grad(x0_hat, x_in, grad_outputs=residual)
+    return eps.detach(), pull
 
 
 def _dps_step(model, schedule: Schedule, x_t: torch.Tensor, i: int, y, mask, scale: float,

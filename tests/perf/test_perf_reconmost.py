@@ -87,3 +87,26 @@ def test_reconmost_field(benchmark, resolution):
     total = time.perf_counter() - start
     benchmark.extra_info.update(network_share=round(sum(in_network) / total, 3),
                                 network_calls=len(in_network))
+
+
+#: the sampler settings before issue 17 (20 reverse steps x 8 members = 160 network calls
+#: per field, fresh noise) and the current default (at most 100 calls per field)
+SETTINGS = {"160-calls-before": dict(steps=50, members=8, fresh_noise=True), "default": {}}
+
+
+@pytest.mark.parametrize("setting", list(SETTINGS))
+@pytest.mark.parametrize("precision", ["float32", "bfloat16"])
+def test_reconmost_calls_budget(benchmark, setting, precision):
+    """Seconds per field at 2° (one test month, 92.5 % missing, this process's torch
+    threads) of the default against the previous 160-call setting, with the network
+    calls per field and the thread count recorded in ``extra_info``."""
+    source = make_source("synthetic", resolution=2.0)
+    truth = source.split("test").isel(time=[0]).load()
+    obs = observe(truth, MaskSpec("random", 0.925, 0).build(source.grid, 1))
+    method = make_method("reconmost", precision=precision, **SETTINGS[setting]).fit(
+        source.split("train"), source.grid)
+    fields = []
+    method.model_.register_forward_pre_hook(lambda module, args: fields.append(args[0].shape[0]))
+    benchmark.pedantic(method.reconstruct, args=(obs,), rounds=1)
+    benchmark.extra_info.update(network_calls_per_field=sum(fields),
+                                threads=torch.get_num_threads())
