@@ -170,7 +170,8 @@ def test_an_anomaly_std_prior_round_trips_and_is_used_by_reconmost(tmp_path):
     fitted = Normaliser.fit("anomaly_std", source.split("train").values,
                             source.split("train")["time"].dt.month.values, source.grid.ocean,
                             True)
-    np.testing.assert_allclose(method.normaliser_.cell_std, fitted.cell_std)
+    # training fits it streamed (float64 sums): equal to the in-memory fit to float32 rounding
+    np.testing.assert_allclose(method.normaliser_.cell_std, fitted.cell_std, rtol=1e-6)
     truth = source.split("test").isel(time=slice(0, 2))
     out = method.reconstruct(truth.where(np.random.default_rng(0).random(truth.shape) < 0.3))
     assert np.isfinite(out.values[:, source.grid.ocean]).all()
