@@ -72,8 +72,8 @@ def test_levels_grid_and_normalisation_mismatches_name_what_differs(toy_prior):
     with pytest.raises(InputError, match=r"grid key differs: the prior was trained on grid "
                                          r"toy-1L"):
         make_method("reconmost", checkpoint=str(toy_prior)).fit(None, other_mask)
-    with pytest.raises(InputError, match=r"normalisation differs: the prior has 'anomaly' but "
-                                         r"this method needs 'paper'.*--normalisation paper"):
+    with pytest.raises(InputError, match=r"normalisation differs: the prior has 'anomaly' "
+                                         r"but this method needs 'paper'.*--normalisation paper"):
         make_method("reconmost-paper", checkpoint=str(toy_prior)).fit(None, Toy().grid)
     make_method("reconmost", checkpoint=str(toy_prior)).fit(None, Toy().grid)  # fits
 
@@ -221,10 +221,12 @@ def test_init_starts_from_the_priors_weights_and_checks_the_network(toy_prior, t
     with pytest.raises(InputError, match=r"--init .*levels differ: the prior has 1 but the data "
                                          r"have 2"):
         train(Toy(levels=2), TINY, tmp_path / "x.pt", steps=1, progress=False, init=toy_prior)
-    with pytest.raises(InputError, match=r"--init .*normalisation differs"):
+    with pytest.raises(InputError, match=r"--init .*normalisation differs: the prior has "
+                                         r"'anomaly' but this run uses 'anomaly_std'"):
         train(source, replace(TINY, normalisation="anomaly_std"), tmp_path / "x.pt", steps=1,
               progress=False, init=toy_prior)
-    with pytest.raises(InputError, match=r"--init .*network differs"):
+    with pytest.raises(InputError, match=r"--init .*network differs: the prior has .* "
+                                         r"but this run builds"):
         train(source, replace(TINY, model_channels=16), tmp_path / "x.pt", steps=1,
               progress=False, init=toy_prior)
 

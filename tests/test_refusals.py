@@ -20,6 +20,7 @@ from test_reconmost import ToySource
 from tiny_suite import tiny_suite
 
 from reconbench.benchmark import ose, tune
+from reconbench.benchmark.gridded_guidance import _target_levels, load_guidance, parse_guidance
 from reconbench.benchmark.runner import run_suite
 from reconbench.benchmark.store import ResultsStore, atomic_write
 from reconbench.benchmark.suite import parse_suite
@@ -27,6 +28,7 @@ from reconbench.benchmark.tune import TuneConfig
 from reconbench.datasets import cf, observed, points, regrid
 from reconbench.datasets.build import make_source
 from reconbench.datasets.cmip6 import CMIP6Source, run_key
+from reconbench.datasets.daily_sea import write_daily_sea
 from reconbench.datasets.grid import Grid, regular_axes
 from reconbench.errors import InputError
 from reconbench.methods import make_method
@@ -35,7 +37,7 @@ from reconbench.methods.dineof import laplacian_filter
 from reconbench.methods.reconmost import checkpoint
 from reconbench.methods.reconmost.diffusion import linear_schedule, respace
 from reconbench.methods.reconmost.normalise import Normaliser
-from reconbench.methods.reconmost.sampling import guided_sample
+from reconbench.methods.reconmost.sampling import guided_sample, smoothed_residual
 from reconbench.methods.reconmost.train import preset, train
 from reconbench.reports.report import write_report
 
@@ -404,6 +406,42 @@ CASES = [
     ("training resumed with other settings", lambda t: [
         train(ToySource(months=24), PRIOR, t / "p.pt", steps=s, seed=s, progress=False,
               resume=s > 1) for s in (1, 2)], "cannot resume from"),
+    ("training on an empty train split", lambda t: train(ToySource(months=0), PRIOR, t / "p.pt",
+                                                         steps=1, progress=False),
+     "has an empty train split; training needs train months"),
+    ("guidance not a table with paths", lambda t: parse_guidance({"split": "all"}, "suite"),
+     "suite: [observations.guidance] must be a table of a dataset source's parameters"),
+    ("guidance levels not a list", lambda t: parse_guidance({"paths": "g.nc", "levels": 10},
+                                                            "suite"),
+     "suite: [observations.guidance] levels must be a list of depths in m, got 10"),
+    ("guidance split without time steps", lambda t: load_guidance(
+        parse_guidance({"paths": str(write(t / "g.nc")), "split": "val"}, "suite"),
+        cf.CFSource(str(write(t / "g.nc"))).grid),
+     "g.nc' has no time step in its val split; expected a field with time steps"),
+    ("guidance levels of another count", lambda t: _target_levels(
+        [5.0, 50.0], np.array([5.0]), np.array([5.0, 50.0]), "g.nc"),
+     "g.nc: levels [5.0, 50.0] give 2 depths for its 1 levels; expected one depth per level"),
+    ("guidance levels on one grid level", lambda t: _target_levels(
+        [5.0, 5.0], np.array([0.0, 1.0]), np.array([5.0, 50.0]), "g.nc"),
+     "g.nc: two of its levels stand for the same OSE grid level"),
+    ("spectral box south of north", lambda t: parse_suite(
+        TINY + '[spectral]\nboxes = [{name = "b", lon = [0, 10], lat = [50, 20]}]\n'),
+     "lat must be [south, north] with south < north and lon [west, east] with west != east"),
+    ("CF months read out of order", lambda t: cf.CFSource(str(write(t / "f.nc"))).read_months(
+        "train", np.array([1, 0])), "read_months needs ascending time-step indices"),
+    ("daily sea resolution", lambda t: write_daily_sea(t / "d.nc", resolution=0.0),
+     "daily sea: resolution must be > 0 and n_days >= 2, got 0.0 and 1461"),
+    ("daily sea ranges", lambda t: write_daily_sea(t / "d.nc", lat_range=(40.0, 30.0)),
+     "daily sea: lat_range and lon_range must be [south, north] and [west, east], got "
+     "[40.0, 30.0] and [-20.0, -10.0]"),
+    ("dineof train memory", lambda t: fitted("dineof", train_memory_mb=0.0),
+     "dineof train_memory_mb must be a positive number of MB or None, got 0.0"),
+    ("prior normalisation, streamed", lambda t: Normaliser.fit_streamed(
+        "rank", None, np.array([1]), np.ones((1, 2, 2), bool), False),
+     "normalisation must be one of"),
+    ("soft-mask kernel", lambda t: smoothed_residual(
+        torch.zeros(1, 1, 2, 2), torch.zeros(1, 1, 2, 2), torch.ones(1, 1, 2, 2),
+        soft_mask=True, kernel="box"), "kernel must be one of"),
 ]
 
 

@@ -102,13 +102,14 @@ def test_spectral_boxes_are_parsed_and_change_the_hash_only_when_given():
 
 @pytest.mark.parametrize(("boxes", "message"), [
     ('boxes = [{name = "b", lon = [0, 10]}]', "box 'b' needs name, lon, lat"),
-    ('boxes = [{name = "b", lon = [0, 10], lat = [50, 20]}]', "south < north"),
+    ('boxes = [{name = "b", lon = [0, 10], lat = [50, 20]}]', "with south < north and lon"),
     ('boxes = [{name = "b", lon = [0, 400], lat = [0, 20]}]', r"lon must be \[low, high\]"),
     ('boxes = [{name = "b", lon = [0, 10], lat = [0, 20], segment_cells = 2}]',
      "segment_cells must be an integer >= 4"),
     ('boxes = [{name = "b", lon = [0, 10], lat = [0, 20]}, '
      '{name = "b", lon = [10, 20], lat = [0, 20]}]', "box names must be unique"),
     ('box = []', r"\[spectral\] takes one key"),
+    ('boxes = [1, 2]', r"\[spectral\] boxes must be a list of tables, got \[1, 2\]"),
 ])
 def test_malformed_spectral_boxes(boxes, message):
     with pytest.raises(ConfigError, match=message):
