@@ -146,30 +146,27 @@ def build_report(store: ResultsStore, rates: list[float] | None = None,
                                     f"per level ({title}); shading: ± 1 sd over samples.",
                                     figures.error_vs_depth(depth_block, rates, styles, title)))
         rate = stats.headline_rate(block.index.get_level_values("missing_rate"))
-        monthly = figures.error_by_month(
-            rows[(rows["dataset"] == dataset) & (rows["mask_kind"] == kind)], rate, styles, title)
+        subset = rows[(rows["dataset"] == dataset) & (rows["mask_kind"] == kind)]
+        monthly = figures.error_by_month(subset, rate, styles, title)
         if monthly is not None:
             rate_plots.append(Plot(f"error-by-month-{stem}", f"Masked MSE on evaluation points "
                                    f"month by month at {100 * rate:g} % missing ({title}; mask "
                                    f"seeds averaged per month): the pairs the summary's tests "
                                    f"compare.", monthly))
-        calibration = figures.calibration(
-            rows[(rows["dataset"] == dataset) & (rows["mask_kind"] == kind)], rate, styles, title)
+        calibration = figures.calibration(subset, rate, styles, title)
         if calibration is not None:
             calibration_plots.append(Plot(
                 f"calibration-{stem}", f"Spread / skill against the missing rate (bars: ± 1 sd "
                 f"over samples) and rank or PIT histograms at {100 * rate:g} % missing, on "
                 f"evaluation points ({title}); calibrated: on the dashed lines.", calibration))
-        spectral = figures.spectral_scores(
-            rows[(rows["dataset"] == dataset) & (rows["mask_kind"] == kind)], rate, styles, title)
+        spectral = figures.spectral_scores(subset, rate, styles, title)
         if spectral is not None:
             spectral_plots.append(Plot(
                 f"psd-score-{stem}", f"PSD score against zonal wavelength at {100 * rate:g} % "
                 f"missing ({title}; all levels pooled, mean over mask seeds), for the whole "
                 f"grid and each regional box; dotted: each method's effective resolution, "
                 f"where its score falls to 0.5.", spectral))
-        coverage = figures.coverage_vs_rate(
-            rows[(rows["dataset"] == dataset) & (rows["mask_kind"] == kind)], styles, title)
+        coverage = figures.coverage_vs_rate(subset, styles, title)
         if coverage is not None:
             calibration_plots.append(Plot(
                 f"coverage-{stem}", f"Share of evaluation points inside each method's central "
