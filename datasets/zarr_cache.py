@@ -211,10 +211,19 @@ def _marker(folder: Path, split: str, start: int) -> Path:
 
 def write_block(source: DatasetSource, folder: Path, split: str, start: int, stop: int) -> str:
     """Read months ``start:stop`` of ``split`` and write them into the store; then mark
-    the block done. Returns the marker's name."""
+    the block done. Returns the marker's name.
+
+    The chunks are written one at a time: a block written in one assignment becomes
+    concurrent asyncio writes, and when the disk fills, the writes still pending
+    are reported again on stderr as the process ends, after the one-line error.
+    """
     values = np.asarray(source.read_months(split, np.arange(start, stop)), dtype=np.float32)
     array = zarr.open_array(folder / "store.zarr" / split / VARIABLE, mode="r+")
-    array[start:stop] = values
+    levels_per_chunk = array.chunks[1]
+    for month in range(stop - start):
+        for top in range(0, values.shape[1], levels_per_chunk):
+            bottom = top + levels_per_chunk
+            array[start + month, top:bottom] = values[month, top:bottom]
     marker = _marker(folder, split, start)
     _write_json(marker, {"months": [start, stop]})
     return marker.name
