@@ -77,10 +77,11 @@ def grid_summary(grid: Grid) -> dict:
 
 
 def git_commit() -> str:
-    """The commit of the git checkout in the working directory, or "unknown"."""
+    """The commit of the reconbench source checkout that runs (wherever the command is
+    started from), or "unknown" for an installed copy outside a git checkout."""
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                             timeout=10, check=True)
+                             timeout=10, check=True, cwd=Path(__file__).resolve().parents[1])
         return out.stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"

@@ -2,13 +2,16 @@
 
 import os
 import stat
+import subprocess
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from tiny_suite import TINY_DATASET, tiny_suite
 
-from reconbench.benchmark.runner import run_suite
+import reconbench
+from reconbench.benchmark.runner import git_commit, run_suite
 from reconbench.benchmark.samples import sample_indices
 from reconbench.benchmark.store import COLUMNS, ResultsStore
 from reconbench.benchmark.suite import parse_suite
@@ -153,3 +156,17 @@ def test_bad_method_parameter_writes_nothing(tmp_path):
                                           'name = "climatology"\nwindow = 3'))
         run_suite(suite, tmp_path / "r", progress=False)
     assert not (tmp_path / "r").exists()
+
+
+def test_git_commit_is_the_source_checkouts_wherever_the_run_starts(tmp_path, monkeypatch):
+    """Provenance names the reconbench code that ran, not a git repository the user
+    happens to start the command in."""
+    source = Path(reconbench.__file__).resolve().parent
+    expected = subprocess.run(["git", "rev-parse", "HEAD"], cwd=source, capture_output=True,
+                              text=True)
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    monkeypatch.chdir(tmp_path)
+    if expected.returncode:
+        assert git_commit() == "unknown"
+    else:
+        assert git_commit() == expected.stdout.strip()
