@@ -242,12 +242,9 @@ class OptimalInterpolation(Method):
         months = train["time"].dt.month.values
         use = np.unique(np.linspace(0, len(months) - 1, min(len(months), MAX_FIT_MONTHS))
                         .round().astype(int))
-        values = train.isel(time=use).values  # only these months are read
-        anomalies = [values[:, k] - self.background_[months[use] - 1, k]
-                     for k in range(grid.depth.size)]
         lat2, lon2 = np.meshgrid(grid.lat, grid.lon, indexing="ij")
         levels, total_var, z_levels = fit_covariances(
-            anomalies, lat2, lon2, grid.ocean, self.model, self.anisotropic,
+            self._fit_anomalies(train, use), lat2, lon2, grid.ocean, self.model, self.anisotropic,
             np.random.default_rng(self.seed))
         self.levels_ = [self._override(level) for level in levels]
         if self.variance is not None:
@@ -272,6 +269,17 @@ class OptimalInterpolation(Method):
                                      self.vertical_scale_))]
         self.targets_ = [self._points(group, lengths) for group, lengths in self.groups_]
         return self
+
+    def _fit_anomalies(self, train, use: np.ndarray, levels_per_read: int = 6):
+        """Yield each level's (time, lat, lon) train anomaly (°C, float64) of the months
+        ``use``, reading ``levels_per_read`` levels at a time: only the months used are
+        read, and memory holds one group of levels, not the whole (time, depth) block
+        (a lazily read split, such as the regridded cache, reads only that group)."""
+        months = train["time"].dt.month.values[use]
+        for top in range(0, train.sizes["depth"], levels_per_read):
+            values = train.isel(time=use, depth=slice(top, top + levels_per_read)).values
+            for j in range(values.shape[1]):
+                yield values[:, j] - self.background_[months - 1, top + j]
 
     def _override(self, level: LevelCovariance) -> LevelCovariance:
         """Replace fitted values by the ones fixed in ``__init__``."""
