@@ -13,7 +13,7 @@ from contextlib import contextmanager
 import numpy as np
 import pandas as pd
 import pytest
-from cli_process import cli
+from cli_process import cli, in_process
 from distributed import Client, LocalCluster
 from tiny_suite import tiny_suite
 
@@ -67,7 +67,7 @@ def test_dask_cluster_gives_the_serial_rows(serial, tmp_path):
     assert (fits <= 2).all()
 
 
-def test_cli_local_cluster_and_rerun(serial, tmp_path):
+def test_cli_local_cluster_and_rerun(serial, tmp_path, capsys):
     (tmp_path / "tiny.toml").write_text(TINY)
     out = cli("run", tmp_path / "tiny.toml", "--results", tmp_path / "r", "--scheduler",
               "local:1", "--no-progress")
@@ -75,8 +75,10 @@ def test_cli_local_cluster_and_rerun(serial, tmp_path):
     assert_same_rows(pd.read_parquet(tmp_path / "r" / "results.parquet"),
                      pd.read_parquet(serial.root / "results.parquet"))
     cells = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "r" / "cells").iterdir()}
-    out = cli("run", tmp_path / "tiny.toml", "--results", tmp_path / "r", "--scheduler",
-              "local:1", "--no-progress")  # nothing left to do: no cluster is started
+    # nothing left to do: no cluster is started (in this process; the run above is the
+    # real process of ``run --scheduler``)
+    out = in_process(capsys, "run", tmp_path / "tiny.toml", "--results", tmp_path / "r",
+                     "--scheduler", "local:1", "--no-progress")
     assert out.returncode == 0, out.stderr
     assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "r" / "cells").iterdir()} == cells
 
