@@ -136,3 +136,24 @@ def test_distribution_equals_the_dense_blue_when_every_observation_is_a_neighbou
     np.testing.assert_array_equal(oi.reconstruct(series(grid, values)).values,
                                   analysis["mean"].values)
     assert oi.uncertainty == "variance"
+
+
+def test_the_fit_reads_its_months_a_level_group_at_a_time_with_the_same_anomalies():
+    """The covariance fit's anomalies, read six levels at a time (memory of one group),
+    equal the whole block's, level for level, across group boundaries (16 = 6 + 6 + 4),
+    also from a lazily read (Dask) split."""
+    lat, lon = regular_axes(20.0)
+    depth = np.arange(16) * 10.0 + 5.0
+    grid = Grid(lat, lon, depth, np.ones((16, lat.size, lon.size), dtype=bool))
+    values = np.random.default_rng(3).normal(15.0, 2.0, (30, *grid.shape))
+    train = series(grid, values)
+    oi = make_method("oi").fit(train, grid)
+    use = np.array([0, 4, 11, 17, 29])
+    months = train["time"].dt.month.values[use]
+    stored = train.values  # float32, as a field holds it
+    expected = [stored[use, k] - oi.background_[months - 1, k] for k in range(16)]
+    for lazy in (train, train.chunk({"time": 1, "depth": 6})):
+        got = list(oi._fit_anomalies(lazy, use))
+        assert len(got) == 16
+        for k in range(16):
+            np.testing.assert_array_equal(got[k], expected[k])
