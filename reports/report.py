@@ -103,7 +103,11 @@ def winners(rows: pd.DataFrame) -> list[str]:
             if len(ranked) > 1:
                 second = ranked.iloc[1]
                 ratio = second["mean"] / best["mean"] if best["mean"] > 0 else float("inf")
-                text += f", {ratio:.3g}× lower than {ranked.index[1]}"
+                if ratio < 1.1:  # "1× lower" says nothing: a small lead as a percentage
+                    lower = f"{100 * (1 - best['mean'] / second['mean']):.2g} % lower"
+                else:
+                    lower = f"{ratio:.3g}× lower"
+                text += f", {lower} than {ranked.index[1]}"
                 at = rows[(rows["dataset"] == dataset) & (rows["mask_kind"] == kind)
                           & (rows["missing_rate"] == rate)]
                 pair = stats.paired(at, ranked.index[0], ranked.index[1])

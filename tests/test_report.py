@@ -124,7 +124,7 @@ def test_a_win_in_every_month_is_clear_although_the_sds_overlap():
     rows = sample_rows({"a": months, "b": [m + 0.1 for m in months]})
     (sentence,) = winners(rows)
     assert sentence == ("At 92.5 % missing, **a** has the lowest masked MSE (3.50 ± 1.87 °C²), "
-                        "1.03× lower than b, and lower in 6 of 6 months (mask seeds averaged per "
+                        "2.8 % lower than b, and lower in 6 of 6 months (mask seeds averaged per "
                         "month; two-sided sign test p = 0.031, Wilcoxon signed-rank p = 0.031, "
                         "n = 6).")
 
