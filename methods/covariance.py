@@ -180,7 +180,8 @@ def fit_vertical_scale(z_levels: list[np.ndarray], depth: np.ndarray, nuggets: n
 def fit_covariances(anomaly_levels, lat2, lon2, ocean, model, anisotropic, rng):
     """Per-level :class:`LevelCovariance` and per-cell total variance.
 
-    ``anomaly_levels[k]`` is the (time, lat, lon) train anomaly of level k in °C
+    ``anomaly_levels`` yields, level by level (a list or a generator that reads one
+    group of levels at a time), the (time, lat, lon) train anomaly of level k in °C
     (NaN off the ocean and, for gappy data, where not observed); a cell never
     observed takes its level's mean variance. ``lat2``, ``lon2`` (lat, lon) cell
     coordinates in degrees;
