@@ -1,6 +1,7 @@
 """The method registry: errors, a file dropped into methods/, and entry points."""
 
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -50,25 +51,35 @@ def run_python(code: str, **env) -> str:
     return out.stdout
 
 
-def drop_into_methods(source: str, code: str) -> str:
-    """Write ``source`` as a module of the installed methods/ folder, run ``code``, clean up."""
-    module = Path(reconbench.methods.__file__).parent / "zz_dropped_by_test.py"
-    module.write_text(source)
-    try:
-        return run_python(code)
-    finally:
-        module.unlink()
+def drop_into_methods(source: str, code: str, tmp_path: Path) -> str:
+    """Write ``source`` as a module of the methods/ folder of a private copy of
+    reconbench and run ``code`` against that copy.
+
+    A copy, not the installed package: tests running beside this one in other
+    processes discover methods from the installed folder and must never see
+    the dropped file (nor see it vanish between listing and import).
+    """
+    package = Path(reconbench.__file__).parent
+    copy = tmp_path / "reconbench"
+    shutil.copytree(package, copy, ignore=shutil.ignore_patterns(
+        ".*", "__pycache__", "tests", "docs", "results", "*.pt", "*.egg-info"))
+    (copy / "methods" / "zz_dropped_by_test.py").write_text(source)
+    out = run_python(f"import reconbench; print(reconbench.__file__)\n{code}",
+                     PYTHONPATH=str(tmp_path))
+    first, rest = out.split("\n", 1)
+    assert Path(first) == copy / "__init__.py"
+    return rest
 
 
-def test_a_file_dropped_into_methods_is_found():
+def test_a_file_dropped_into_methods_is_found(tmp_path):
     out = drop_into_methods(TOY_METHOD.format(name="dropped-constant"),
                             "from reconbench.methods import method_names, make_method;"
                             "print(method_names());"
-                            "print(make_method('dropped-constant', value=2))")
+                            "print(make_method('dropped-constant', value=2))", tmp_path)
     assert "dropped-constant" in out and "Constant(value=2)" in out
 
 
-def test_the_readme_example_method_works():
+def test_the_readme_example_method_works(tmp_path):
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     example = readme.split("# methods/observed_mean.py")[1].split("```")[0]
     out = drop_into_methods(example, """
@@ -78,7 +89,7 @@ from reconbench.methods import make_method
 grid = Grid([0.0, 10.0], [0.0, 10.0], [5.0], np.ones((1, 2, 2), bool))
 obs = grid.field([[[[1.0, np.nan], [np.nan, 3.0]]]], np.array(["2000-01-15"], "datetime64[ns]"))
 print(make_method("observed-mean").fit(None, grid).reconstruct(obs).values.ravel())
-""")
+""", tmp_path)
     assert out.split() == ["[2.", "2.", "2.", "2.]"]
 
 
