@@ -29,6 +29,7 @@ Splits must not overlap.
 
 from __future__ import annotations
 
+import functools
 import glob
 import logging
 import os
@@ -58,8 +59,10 @@ from reconbench.datasets.times import describe_times, format_stamp, time_resolut
 from reconbench.errors import InputError
 
 
-def _units_registry():
-    """cf-xarray's pint registry; its import logs pint's "Redefining" notices, kept quiet."""
+@functools.cache
+def units_registry():
+    """cf-xarray's pint registry (pint with CF / UDUNITS names), imported on first use
+    (about 0.7 s); its import logs pint's "Redefining" notices, kept quiet."""
     logger = logging.getLogger("pint.util")
     level = logger.level
     logger.setLevel(logging.ERROR)
@@ -69,9 +72,6 @@ def _units_registry():
         logger.setLevel(level)
     return units
 
-
-#: Units registry: pint with CF / UDUNITS names (cf-xarray's).
-UNITS = _units_registry()
 
 #: Year in which the months of a climatological time axis are stamped.
 CLIMATOLOGY_YEAR = 2000
@@ -406,8 +406,9 @@ def celsius_conversion(units: str | None, what: str) -> tuple[float, float]:
     text = "_".join(str(units).split())
     text = UDUNITS_SPELLINGS.get(text.lower(), text)
     try:
-        zero = UNITS.Quantity(0.0, text).to("degC").magnitude
-        one = UNITS.Quantity(1.0, text).to("degC").magnitude
+        quantity = units_registry().Quantity
+        zero = quantity(0.0, text).to("degC").magnitude
+        one = quantity(1.0, text).to("degC").magnitude
     except Exception:  # pint raises its own parse, definition and dimensionality errors
         raise InputError(f"{what} has units {units!r}, which is not a temperature unit that "
                          f"cf-xarray's pint registry knows; expected e.g. 'degC', "

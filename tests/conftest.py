@@ -20,3 +20,16 @@ def shared_data() -> Path:
     if not path.is_dir():
         pytest.skip(f"real-data folder {path} is absent (set RECONBENCH_SHARED_DATA to use one)")
     return path
+
+
+
+# -- order: the slow tests first -----------------------------------------------------------
+def pytest_collection_modifyitems(items):
+    """Tests marked ``slow`` (a whole file, by its ``pytestmark``, or one test) first, in a
+    stable sort.
+
+    ``tox -e py`` hands two workers whole files in the order of their first test
+    (``--dist loadfile --no-loadscope-reorder``): a long file started last would keep
+    one worker busy while the other idles.
+    """
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

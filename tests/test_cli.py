@@ -16,6 +16,8 @@ from reconbench.datasets.masks import MaskSpec
 from reconbench.methods.base import Method
 from reconbench.methods.registry import register_method
 
+pytestmark = pytest.mark.slow  # run first: see conftest.py
+
 TINY = tiny_suite(["climatology", "linear"], [0.5, 0.925])
 
 
@@ -49,20 +51,20 @@ def results(tmp_path_factory):
     return folder
 
 
-def test_run_writes_store_and_report(results):
+def test_run_writes_store_and_report(results, capsys):
     folder = results / "res" / "report"
     report = (folder / "report.md").read_text()
     assert "| method | 50 % missing | 92.5 % missing |" in report
     assert "| climatology |" in report and "paper MSE, evaluation" in report
     assert (folder / "report.html").is_file() and any((folder / "figures").glob("*.pdf"))
-    out = cli("report", results / "res", "-o", results / "again")
+    out = in_process(capsys, "report", results / "res", "-o", results / "again")
     assert out.returncode == 0 and f"report: {results / 'again' / 'report.html'}" in out.stdout
     table = "tables/headline-synthetic-random.tex"
     assert (results / "again" / table).read_text() == (folder / table).read_text()
 
 
-def test_report_compares_two_stores(results):
-    out = cli("report", results / "res", results / "res", "-o", results / "cmp")
+def test_report_compares_two_stores(results, capsys):
+    out = in_process(capsys, "report", results / "res", results / "res", "-o", results / "cmp")
     assert out.returncode == 0, out.stderr
     assert "| 92.5 % | climatology |" in (results / "cmp" / "report.md").read_text()
 
@@ -135,7 +137,7 @@ def test_reconstruct_bad_inputs(netcdf_files, capsys):
     assert not (folder / "x.nc").exists()
 
 
-def test_train_a_prior_on_a_users_file_and_benchmark_with_it(tmp_path):
+def test_train_a_prior_on_a_users_file_and_benchmark_with_it(tmp_path, capsys):
     """`reconbench train` on a CF NetCDF file (not the synthetic source), then a suite
     that runs `reconmost` with that prior on the same file."""
     source = make_source("synthetic", resolution=10.0, train_years=2, val_years=1,
@@ -146,8 +148,9 @@ def test_train_a_prior_on_a_users_file_and_benchmark_with_it(tmp_path):
                "train_years": [1950, 1951], "test_years": [1953, 1953]}
     params = [arg for key, value in dataset.items()
               for arg in ("--dataset-param", f"{key}={value!r}".replace("'", '"'))]
-    out = cli("train", "--dataset", "netcdf", *params, "--steps", "3", "--batch-size", "2",
-              "--seed", "1", "--no-progress", "-o", tmp_path / "prior.pt")
+    out = in_process(capsys, "train", "--dataset", "netcdf", *params, "--steps", "3",
+                     "--batch-size", "2", "--seed", "1", "--no-progress", "-o",
+                     tmp_path / "prior.pt")
     assert out.returncode == 0, out.stderr
     assert "prior:" in out.stdout and "3 steps" in out.stdout
 
@@ -169,7 +172,7 @@ checkpoint = "{tmp_path / 'prior.pt'}"
 steps = 10
 members = 2
 """)
-    out = cli("run", suite, "--results", tmp_path / "r", "--no-progress")
+    out = in_process(capsys, "run", suite, "--results", tmp_path / "r", "--no-progress")
     assert out.returncode == 0, out.stderr
     rows = pd.read_parquet(tmp_path / "r" / "results.parquet")
     fitted = json.loads(rows[rows.method == "reconmost"].fitted_params.iloc[0])

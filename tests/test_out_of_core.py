@@ -14,6 +14,8 @@ import pytest
 from reconbench.datasets.build import make_uncached_source
 from reconbench.datasets.zarr_cache import build_cache, cache_folder
 
+pytestmark = pytest.mark.slow  # run first: see conftest.py
+
 #: Extra memory (MB) the run on the long dataset may take over the run on the short one.
 BUDGET_MB = 25
 

@@ -11,7 +11,7 @@ from cli_process import assert_user_error, in_process
 
 from reconbench.benchmark.runner import run_suite
 from reconbench.benchmark.suite import parse_suite
-from reconbench.datasets.cf import UNITS, CFSource, celsius_conversion
+from reconbench.datasets.cf import CFSource, celsius_conversion, units_registry
 from reconbench.datasets.times import describe_times
 from reconbench.errors import InputError
 
@@ -235,7 +235,7 @@ def test_units_spellings(tmp_path, units, offset):
     # our conversion is pint's own, for a spelling pint knows
     pint_name = {"degree Celsius": "degree_Celsius", "degrees_C": "degC"}.get(units, units)
     scale, shift = celsius_conversion(units, "x")
-    assert shift == pytest.approx(UNITS.Quantity(0.0, pint_name).to("degC").magnitude)
+    assert shift == pytest.approx(units_registry().Quantity(0.0, pint_name).to("degC").magnitude)
     assert scale == pytest.approx(1.0)
 
 

@@ -20,6 +20,10 @@ from tiny_suite import tiny_suite
 from reconbench.benchmark.runner import run_suite
 from reconbench.benchmark.suite import parse_suite
 from reconbench.errors import InputError
+from reconbench.methods.nearest import Nearest
+from reconbench.methods.registry import register_method
+
+pytestmark = pytest.mark.slow  # run first: see conftest.py
 
 TINY = tiny_suite(["climatology", "nearest"], [0.5, 0.9], seeds=[0, 1], dataset_label="tiny")
 N_CELLS = 8  # 2 methods x 2 rates x 2 seeds
@@ -52,7 +56,7 @@ def test_dask_cluster_gives_the_serial_rows(serial, tmp_path):
     # workers get an empty cache of their own, as on other machines: the client must
     # send them the land mask, and they must not import global_land_mask
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                      dashboard_address=None, env={"RECONBENCH_CACHE": str(tmp_path / "cache")}
+                      dashboard_address=":0", env={"RECONBENCH_CACHE": str(tmp_path / "cache")}
                       ) as cluster, Client(cluster) as client:
         store = run_suite(parse_suite(TINY), tmp_path / "dask", progress=False,
                           scheduler=cluster.scheduler_address)
@@ -90,10 +94,10 @@ def test_bad_scheduler_is_a_clear_error(tmp_path, scheduler):
     assert not (tmp_path / "r").exists()
 
 
-def test_unreachable_scheduler_is_a_clear_error(tmp_path):
+def test_unreachable_scheduler_is_a_clear_error(tmp_path, capsys):
     (tmp_path / "tiny.toml").write_text(TINY)
-    out = cli("run", tmp_path / "tiny.toml", "--results", tmp_path / "r", "--scheduler",
-              "tcp://127.0.0.1:9")
+    out = in_process(capsys, "run", tmp_path / "tiny.toml", "--results", tmp_path / "r",
+                     "--scheduler", "tcp://127.0.0.1:9")
     assert out.returncode == 2, out.stderr
     assert out.stderr.splitlines()[-1].startswith(
         "reconbench: error: cannot reach the Dask scheduler at tcp://127.0.0.1:9")
@@ -154,9 +158,8 @@ def flaky_env(tmp_path):
 def test_a_method_failing_on_a_worker_then_fixed(tmp_path, flaky_env):
     env = flaky_env
     site = tmp_path / "site"
-    run = ["run", tmp_path / "flaky.toml", "--results", tmp_path / "r", "--scheduler", "local:2",
-           "--no-progress"]
-    out = cli(*run, env=env)
+    run = ["run", tmp_path / "flaky.toml", "--results", tmp_path / "r", "--no-progress"]
+    out = cli(*run, "--scheduler", "local:2", env=env)
     assert out.returncode == 2, out.stderr
     assert FAILED.fullmatch(out.stderr.strip().splitlines()[-1]), out.stderr
     assert "Traceback" not in out.stderr
@@ -165,7 +168,7 @@ def test_a_method_failing_on_a_worker_then_fixed(tmp_path, flaky_env):
     assert kept and set(pd.concat(map(pd.read_parquet, cells.iterdir())).method) == {
         "climatology"}
 
-    install(site, FIXED)
+    install(site, FIXED)  # the fixed method resumes the run, here in one process
     out = cli(*run, env=env)
     assert out.returncode == 0, out.stderr
     assert {p.name: p.stat().st_mtime_ns for p in cells.iterdir() if p.name in kept} == kept
@@ -201,6 +204,12 @@ raise SystemExit(main(sys.argv[1:]))
 """
 
 
+@register_method("slow-nearest")
+class SlowNearest(Nearest):
+    """SLOW_RUN's method in this process, without the nap: the same fields, for the
+    uninterrupted reference store."""
+
+
 def slow_run_command(suite, results):
     return [sys.executable, "-c", SLOW_RUN, "run", str(suite), "--results", str(results),
             "--no-progress"]
@@ -209,9 +218,7 @@ def slow_run_command(suite, results):
 def test_kill_9_then_rerun_gives_the_uninterrupted_store(tmp_path):
     suite = tmp_path / "slow.toml"
     suite.write_text(TINY.replace('name = "nearest"', 'name = "slow-nearest"'))
-    reference = subprocess.run(slow_run_command(suite, tmp_path / "ref"), capture_output=True,
-                               text=True, timeout=300)
-    assert reference.returncode == 0, reference.stderr
+    reference = run_suite(parse_suite(suite.read_text()), tmp_path / "ref", progress=False)
 
     cells = tmp_path / "res" / "cells"
     with subprocess.Popen(slow_run_command(suite, tmp_path / "res"),
@@ -230,7 +237,7 @@ def test_kill_9_then_rerun_gives_the_uninterrupted_store(tmp_path):
     assert len(list(cells.glob("*.parquet"))) == N_CELLS
     assert not list((tmp_path / "res").rglob("*.tmp"))
     assert_same_rows(pd.read_parquet(tmp_path / "res" / "results.parquet"),
-                     pd.read_parquet(tmp_path / "ref" / "results.parquet"))
+                     pd.read_parquet(reference.root / "results.parquet"))
 
 
 # -- read-only folder, full disk ---------------------------------------------------------

@@ -26,6 +26,8 @@ from reconbench.datasets.zarr_cache import (
     cache_state,
 )
 
+pytestmark = pytest.mark.slow  # run first: see conftest.py
+
 
 def assert_same_split(plain, cached, which):
     a, b = plain.split(which), cached.split(which)
@@ -82,7 +84,7 @@ def test_cached_splits_equal_the_in_memory_ones(name, cf_params, synthetic_param
 
 def test_a_dask_cluster_writes_the_same_cache(cf_params, tmp_path):
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                      dashboard_address=None) as cluster, Client(cluster) as client:
+                      dashboard_address=":0") as cluster, Client(cluster) as client:
         build_cache(make_uncached_source("netcdf", **cf_params), client=client,
                     months_per_block=3)
     plain = make_uncached_source("netcdf", **cf_params)

@@ -8,6 +8,11 @@ batch and every ensemble member at once, and returns the ensemble mean in °C;
 the ensemble spread (°C) of the last call is kept as ``spread_``. With two
 members or more the method is an ensemble (``uncertainty = "ensemble"``):
 ``reconstruct_distribution`` returns the members themselves beside their mean.
+
+torch and the modules built on it are imported in :meth:`fit` and :meth:`sample`,
+not here: the method registry imports this module to list the methods, and
+importing torch (about 2.5 s) would slow the start of every command, and of
+every Dask worker, that runs no ReconMOST.
 """
 
 from __future__ import annotations
@@ -16,15 +21,10 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 import xarray as xr
 
 from reconbench.errors import InputError
 from reconbench.methods.base import Method
-from reconbench.methods.reconmost.checkpoint import load_prior, shipped_prior
-from reconbench.methods.reconmost.diffusion import linear_schedule, respace
-from reconbench.methods.reconmost.sampling import guided_sample, normalised_convolution
-from reconbench.methods.reconmost.train import pick_device
 from reconbench.methods.registry import register_method
 
 STARTS = ("noise", "analysis")
@@ -125,6 +125,10 @@ class ReconMOST(Method):
         self.precision = precision
 
     def fit(self, train, grid):
+        from reconbench.methods.reconmost.checkpoint import load_prior, shipped_prior
+        from reconbench.methods.reconmost.diffusion import linear_schedule, respace
+        from reconbench.methods.reconmost.train import pick_device
+
         super().fit(train, grid)
         if self.start not in STARTS:
             raise InputError(f"start must be one of {STARTS}, got {self.start!r}")
@@ -156,6 +160,10 @@ class ReconMOST(Method):
 
     def sample(self, obs: xr.DataArray) -> np.ndarray:
         """Ensemble of reconstructions (members, time, levels, lat, lon) in °C."""
+        import torch
+
+        from reconbench.methods.reconmost.sampling import guided_sample, normalised_convolution
+
         months = obs["time"].dt.month.values
         values = obs.values
         norm = self.normaliser_
