@@ -235,7 +235,8 @@ def run_ose_cell(cell: Cell, method: Method, grid: Grid,
                  fit_seconds: float) -> tuple[pd.DataFrame, xr.Dataset]:
     """Withhold, reconstruct from the rest and score at the withheld observations (see
     :mod:`reconbench.benchmark.ose`): the cell's rows and its first sample's fields."""
-    experiment = ose.experiment_of(cell.suite.observations, grid, cell.mask, cell.suite.samples)
+    experiment = ose.experiment_of(cell.suite.observations, grid, cell.mask, cell.suite.samples,
+                                   cell.suite.split)
     obs = experiment.obs
     with PeakMemory() as memory:
         start = time.perf_counter()

@@ -20,7 +20,10 @@ field. For each cell (dataset, method, withholding mode, fraction, seed):
    in the cells a withheld point is scored from.
 3. **Months**: a month is scored when it has withheld points inside the grid's
    depth range and guidance on every level; ``samples`` such months, spread
-   evenly over them, are reconstructed as one batch.
+   evenly over them, are reconstructed as one batch. With ``val_years = [Y0,
+   Y1]`` in ``[observations]``, the months of those years are the validation
+   split (``reconbench tune`` scores only them) and a run scores only the
+   other months; an OSE suite without them cannot be tuned.
 4. **Score** (:func:`interpolate_to_points`, :func:`point_scores`): each
    reconstruction is interpolated to the withheld points, bilinearly in
    longitude and latitude between the four surrounding cell centres
@@ -61,7 +64,8 @@ from reconbench.errors import ConfigError, InputError
 
 WITHHOLD_MODES = ("platform", "profile", "point")
 POINT_SET = "withheld_obs"
-OBSERVATION_KEYS = {"paths", "format", "qc_flags", "columns", "on_bad_profile", "guidance"}
+OBSERVATION_KEYS = {"paths", "format", "qc_flags", "columns", "on_bad_profile", "guidance",
+                    "val_years"}
 
 
 def parse_observations(raw, origin: str) -> dict:
@@ -85,7 +89,35 @@ def parse_observations(raw, origin: str) -> dict:
                           f"{BAD_PROFILE_POLICIES}, got {config['on_bad_profile']!r}")
     if "guidance" in raw:  # only when named, so the config hash of other suites stays
         config["guidance"] = parse_guidance(raw["guidance"], origin)
+    if "val_years" in raw:  # likewise
+        years = raw["val_years"]
+        if not (isinstance(years, list) and len(years) == 2
+                and all(isinstance(y, int) and not isinstance(y, bool) for y in years)
+                and years[0] <= years[1]):
+            raise ConfigError(f"{origin}: [observations] val_years must be [FIRST, LAST], two "
+                              f"years with FIRST <= LAST, got {years!r}")
+        config["val_years"] = list(years)
     return config
+
+
+def check_tunable(config: dict, origin: str) -> None:
+    """An OSE suite is tuned on the months of its ``val_years``; without them it has no
+    validation observations (tuning would score the observations its run scores)."""
+    if "val_years" not in config:
+        raise ConfigError(f"{origin}: an OSE suite is tuned on the observations of its "
+                          f"validation years, and [observations] names none; add val_years = "
+                          f"[FIRST, LAST] (a run then scores the months outside them)")
+
+
+def split_months(months: np.ndarray, config: dict, split: str) -> np.ndarray:
+    """Which of ``months`` (datetime64) belong to ``split``: with ``val_years``, those
+    years for "val" and the others for any other split; without, all of them."""
+    if "val_years" not in config:
+        return np.ones(months.shape, bool)
+    first, last = config["val_years"]
+    years = months.astype("datetime64[Y]").astype(int) + 1970
+    in_val = (years >= first) & (years <= last)
+    return in_val if split == "val" else ~in_val
 
 
 def check_modes(kinds, fractions, origin: str) -> None:
@@ -302,28 +334,35 @@ EXPERIMENTS_KEPT = 16
 
 
 def experiment_of(config: dict, grid: Grid, withholding: Withholding,
-                  samples: int) -> Experiment:
-    """The experiment of a suite's ``[observations]`` on ``grid`` under ``withholding``
-    (:func:`prepare` with the suite's gridded guidance, if any).
+                  samples: int, split: str = "test") -> Experiment:
+    """The experiment of a suite's ``[observations]`` on ``grid`` under ``withholding``,
+    scored on the months of ``split`` (:func:`prepare` with the suite's gridded
+    guidance, if any).
 
     It depends on neither the method nor its fit, so a process prepares it once and
     every method's cell gets its own copy of the guidance field (the
     ``EXPERIMENTS_KEPT`` most recent experiments are kept).
     """
     key = (json.dumps(config, sort_keys=True, default=str), grid.key, withholding.kind,
-           float(withholding.missing_rate), int(withholding.seed), int(samples))
+           float(withholding.missing_rate), int(withholding.seed), int(samples), split)
     if key not in _EXPERIMENTS:
         while len(_EXPERIMENTS) >= EXPERIMENTS_KEPT:
             _EXPERIMENTS.pop(next(iter(_EXPERIMENTS)))
-        _EXPERIMENTS[key] = prepare(load_observations(config), grid, withholding, samples,
-                                    gridded_guidance(config, grid))
+        table = load_observations(config)
+        in_split = split_months(table.data["time"].to_numpy().astype("datetime64[M]"), config,
+                                split)
+        _EXPERIMENTS[key] = prepare(table, grid, withholding, samples,
+                                    gridded_guidance(config, grid), in_split)
     return dataclasses.replace(_EXPERIMENTS[key], obs=_EXPERIMENTS[key].obs.copy())
 
 
 def prepare(table: ObservationTable, grid: Grid, withholding: Withholding,
-            samples: int, guidance: GriddedGuidance | None = None) -> Experiment:
+            samples: int, guidance: GriddedGuidance | None = None,
+            in_split: np.ndarray | None = None) -> Experiment:
     """Withhold, grid the rest and choose the scored months (see the module docstring);
     with ``guidance``, its observed cells join the super-observations (:func:`add_gridded`).
+    ``in_split`` (bool per row of ``table``; None: all) marks the points whose months
+    may be scored: the withholding draws from all points, the months from these.
     """
     withheld = withholding.draw(table)
     kept = table.subset(~withheld)
@@ -335,6 +374,8 @@ def prepare(table: ObservationTable, grid: Grid, withholding: Withholding,
     per_month_levels = so.table.groupby("month")["level"].nunique()
     full = per_month_levels.index[per_month_levels.to_numpy() == grid.depth.size].to_numpy()
     in_depth = (held["depth"] >= grid.depth[0]) & (held["depth"] <= grid.depth[-1])
+    if in_split is not None:
+        in_depth &= in_split[withheld]
     held_months = np.unique(month_start(held.loc[in_depth, "time"].to_numpy()))
     so_months = month_start(so.times)
     candidates = full[np.isin(so_months[full], held_months)]

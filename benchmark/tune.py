@@ -52,6 +52,7 @@ import pandas as pd
 import tomli_w
 from tqdm import tqdm
 
+from reconbench.benchmark.ose import POINT_SET, check_tunable
 from reconbench.benchmark.runner import (
     CellOutput,
     Workbench,
@@ -70,6 +71,9 @@ from reconbench.params import check_params
 TUNE_KEYS = {"trials", "seconds", "strategy", "seed", "seeds", "samples", "missing_rates"}
 STRATEGIES = ("auto", "grid", "random")
 TUNING_SPLIT = "val"
+#: The point sets a trial is scored on: a gridded suite's evaluation points, an OSE
+#: suite's withheld observations.
+SCORED_POINT_SETS = ("evaluation", POINT_SET)
 
 
 @dataclass(frozen=True)
@@ -177,10 +181,11 @@ def trial_score(rows: pd.DataFrame) -> dict:
     """Validation score and cost of a trial from its cells' rows.
 
     ``val_mse``: mean over samples, missing rates and seeds of the masked MSE on
-    evaluation points pooled over levels (°C²); ``fit_seconds`` (the largest of
+    evaluation points (in an OSE suite, the MSE at the withheld observations)
+    pooled over levels (°C²); ``fit_seconds`` (the largest of
     its cells'), ``seconds_per_field`` (mean) and ``peak_rss_mb`` (largest).
     """
-    headline = rows[(rows.metric == "mse") & (rows.point_set == "evaluation")
+    headline = rows[(rows.metric == "mse") & rows.point_set.isin(SCORED_POINT_SETS)
                     & rows.depth.isna()]
     cost = rows[rows.point_set == "cost"].groupby("metric").value
     return {"val_mse": float(headline.value.mean()),
@@ -209,6 +214,8 @@ def tune_suite(suite: Suite, results: str | Path, config: TuneConfig,
     if unknown:
         raise ConfigError(f"suite {suite.name!r} has no method labelled "
                           f"{', '.join(unknown)}; its methods: {', '.join(labels)}")
+    if suite.observations:
+        check_tunable(suite.observations, f"suite {suite.name!r}")
     chosen = [m for m in suite.methods if not only or m.label in only]
     spaces = {m.label: search_space(suite, m) for m in chosen}
     plans = {m.label: plan_trials(m, spaces[m.label], config) for m in chosen}

@@ -178,6 +178,9 @@ CASES = [
     ("ose nothing kept in the ocean", lambda t: withhold(
         t, "2000-01-15,45,100,5,10,a,1\n2000-01-15,45,110,5,10,b,2\n"),
      "no observation kept after withholding (profile, 0.5) lies in the ocean of grid"),
+    ("ose one profile", lambda t: withhold(t, "2000-01-15,0,0,5,10,a,1\n"),
+     "withholding needs at least 2 profiles (one to withhold, one to keep); the observations "
+     "have 1"),
     ("ose no month to score", lambda t: withhold(
         t, "2000-01-15,0,0,5,10,a,1\n2000-01-15,0,10,5,11,b,2\n2000-01-15,10,0,5,12,c,3\n",
         depth=(5.0, 50.0)),
@@ -186,6 +189,14 @@ CASES = [
         f"2000-01-15,{la},{lo},5,{i},p{i},{i}\n" for i, (la, lo) in enumerate(
             [(0, 0), (0, 10), (10, 0), (10, 10)] * 3)), samples=5),
      "samples but only 1 months can be scored after withholding by profile"),
+    ("ose validation years", lambda t: ose.parse_observations(
+        {"paths": "a.nc", "val_years": [2018, 2005]}, "s.toml"),
+     "s.toml: [observations] val_years must be [FIRST, LAST], two years with FIRST <= LAST, "
+     "got [2018, 2005]"),
+    ("ose tuned without validation years", lambda t: ose.check_tunable(
+        {"paths": "a.nc"}, "suite 'argo'"),
+     "suite 'argo': an OSE suite is tuned on the observations of its validation years, and "
+     "[observations] names none; add val_years"),
     ("ose bad profile policy", lambda t: ose.parse_observations(
         {"paths": "a.nc", "on_bad_profile": "keep"}, "s.toml"),
      "s.toml: [observations] on_bad_profile must be one of"),

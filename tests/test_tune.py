@@ -14,7 +14,7 @@ import pytest
 from distributed import LocalCluster
 
 from reconbench.benchmark.cells import Workbench
-from reconbench.benchmark.runner import run_metadata
+from reconbench.benchmark.runner import run_metadata, run_suite
 from reconbench.benchmark.samples import sample_indices
 from reconbench.benchmark.store import ResultsStore
 from reconbench.benchmark.suite import Component, parse_suite
@@ -27,6 +27,7 @@ from reconbench.benchmark.tune import (
     tuned_suite_text,
 )
 from reconbench.cli import main
+from reconbench.datasets.build import make_source
 from reconbench.datasets.masks import MaskSpec
 from reconbench.datasets.source import register_source
 from reconbench.datasets.synthetic import SyntheticOcean
@@ -330,3 +331,94 @@ def test_trials_differing_in_predict_params_share_one_fit():
     assert {plan[i].method.params.get("nugget") for i in groups[1]} == {0.05}
     assert split_jobs(groups, 4) == [groups[0][:2], groups[0][2:], groups[1][:2],
                                      groups[1][2:]]
+
+
+# -- an OSE suite: tuned on the months of its validation years only --------------------------
+OSE_SUITE = """
+name = "ose"
+samples = 2
+seeds = [0]
+missing_rates = [0.25]
+mask_kinds = ["profile"]
+[tune]
+seeds = [7]
+samples = 2
+[observations]
+paths = "{paths}"
+{val_years}
+[[datasets]]
+name = "synthetic"
+label = "tiny"
+resolution = 10.0
+depths = [5.0, 50.0]
+train_years = 2
+val_years = 1
+test_years = 1
+[[methods]]
+name = "offset-climatology"
+"""
+
+
+def write_profiles(path: Path, poison_from: str | None = None) -> None:
+    """Profiles of six floats a month, 2000-2003, at ocean cells of the 10° synthetic grid
+    on both levels: the train split's climatology plus 0.5 °C plus noise (sd 0.1 °C), so
+    that offset-climatology's best offset is 0.5; with ``poison_from`` ("YYYY-MM"),
+    1000 °C added from that month on."""
+    source = make_source("synthetic", resolution=10.0, depths=[5.0, 50.0], train_years=2,
+                         val_years=1, test_years=1)
+    grid = source.grid
+    climatology = source.split("train").groupby("time.month").mean().values
+    rng = np.random.default_rng(0)
+    deep = np.argwhere(grid.ocean[-1])
+    rows = []
+    for month in pd.date_range("2000-01-01", "2003-12-01", freq="MS"):
+        for platform in range(6):
+            i, j = deep[rng.integers(len(deep))]
+            for k, depth in enumerate(grid.depth):
+                value = climatology[month.month - 1, k, i, j] + 0.5 + 0.1 * rng.normal()
+                rows.append((month + pd.Timedelta(days=14), grid.lat[i], grid.lon[j], depth,
+                             value, f"float{platform}"))
+    frame = pd.DataFrame(rows, columns=["time", "lat", "lon", "depth", "value", "platform"])
+    if poison_from is not None:
+        frame.loc[frame.time >= poison_from, "value"] += 1000.0
+    frame.to_csv(path, index=False)
+
+
+def scored_years(rows: pd.DataFrame) -> set[str]:
+    """The years of the months scored in ``rows`` (cost rows have no time)."""
+    return {time[:4] for time in rows.time if time}
+
+
+def test_an_ose_suite_is_tuned_on_its_validation_years_only(tmp_path):
+    """val_years = [2000, 2001]: the trials score months of 2000-2001 only, and poisoning
+    every observation from 2002 on changes no trial's score nor the choice; the tuned
+    suite's run scores only months from 2002 on (the poisoned ones)."""
+    write_profiles(tmp_path / "clean.csv")
+    write_profiles(tmp_path / "poisoned.csv", poison_from="2002-01")
+    scores, outcomes = {}, {}
+    for name in ("clean", "poisoned"):
+        suite = parse_suite(OSE_SUITE.format(paths=tmp_path / f"{name}.csv",
+                                             val_years="val_years = [2000, 2001]"))
+        config = TuneConfig.from_suite(suite)
+        outcomes[name] = tune_suite(suite, tmp_path / f"{name}-tune", config, progress=False)
+        assert scored_years(ResultsStore(tmp_path / f"{name}-tune").rows()) == {"2000", "2001"}
+        scores[name] = outcomes[name][0].trials.set_index("trial").val_mse
+    assert np.isfinite(scores["clean"]).all()
+    pd.testing.assert_series_equal(scores["clean"], scores["poisoned"])
+    assert outcomes["poisoned"][0].chosen == {"offset": 0.5}
+    tuned = parse_suite(tuned_suite_text(suite, outcomes["poisoned"], config,
+                                         tmp_path / "poisoned-tune"))
+    store = run_suite(tuned, tmp_path / "run", progress=False)
+    rows = pd.read_parquet(store.root / "results.parquet")
+    assert scored_years(rows) == {"2002", "2003"}
+    headline = rows[(rows.point_set == "withheld_obs") & (rows.metric == "mse") & rows.depth.isna()]
+    assert (headline.value > 1e5).all()  # the poisoned test months are what the run scores
+
+
+def test_an_ose_suite_without_validation_years_is_not_tuned(tmp_path):
+    write_profiles(tmp_path / "obs.csv")
+    suite = parse_suite(OSE_SUITE.format(paths=tmp_path / "obs.csv", val_years=""))
+    with pytest.raises(ConfigError, match="an OSE suite is tuned on the observations of its "
+                                          "validation years, and .observations. names none"):
+        tune_suite(suite, tmp_path / "t", TuneConfig.from_suite(suite), progress=False)
+    assert not (tmp_path / "t").exists()
