@@ -119,3 +119,16 @@ def test_entry_point_of_an_installed_package(tmp_path):
                      PYTHONPATH=os.pathsep.join([str(target), os.environ.get("PYTHONPATH", "")]))
     assert "toy-constant" in out
     assert "toy-constant" not in method_names()  # not installed in this process
+
+
+def test_listing_the_methods_imports_neither_torch_nor_pint():
+    """The registry imports every method module to list them; torch (ReconMOST) and
+    cf-xarray's pint registry (units of CF files) wait for first use, so a command or
+    Dask worker that runs neither does not pay their ~3 s of imports."""
+    out = run_python("import sys\n"
+                     "from reconbench.cli import main\n"
+                     "from reconbench.benchmark.runner import run_suite\n"
+                     "from reconbench.methods import method_names\n"
+                     "assert 'reconmost' in method_names()\n"
+                     "print(sorted({'torch', 'pint', 'cf_xarray.units'} & set(sys.modules)))")
+    assert out.split() == ["[]"]
