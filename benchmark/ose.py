@@ -110,7 +110,7 @@ def check_tunable(config: dict, origin: str) -> None:
 
 
 def split_months(months: np.ndarray, config: dict, split: str) -> np.ndarray:
-    """Which of ``months`` (datetime64) belong to ``split``: with ``val_years``, those
+    """Which of ``months`` (datetime64, any unit) belong to ``split``: with ``val_years``, those
     years for "val" and the others for any other split; without, all of them."""
     if "val_years" not in config:
         return np.ones(months.shape, bool)
@@ -349,8 +349,7 @@ def experiment_of(config: dict, grid: Grid, withholding: Withholding,
         while len(_EXPERIMENTS) >= EXPERIMENTS_KEPT:
             _EXPERIMENTS.pop(next(iter(_EXPERIMENTS)))
         table = load_observations(config)
-        in_split = split_months(table.data["time"].to_numpy().astype("datetime64[M]"), config,
-                                split)
+        in_split = split_months(table.data["time"].to_numpy(), config, split)
         _EXPERIMENTS[key] = prepare(table, grid, withholding, samples,
                                     gridded_guidance(config, grid), in_split)
     return dataclasses.replace(_EXPERIMENTS[key], obs=_EXPERIMENTS[key].obs.copy())
