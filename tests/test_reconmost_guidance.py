@@ -229,3 +229,64 @@ def test_the_median_statistic_is_the_members_median(synthetic_4deg):
                                rtol=1e-6)
     with pytest.raises(InputError, match="ensemble_stat must be one of"):
         make_method("reconmost", ensemble_stat="mode").fit(None, source.grid)
+
+
+# -- the OI first guess and the density switch -----------------------------------------------
+
+def test_the_oi_start_is_the_oi_analysis_of_the_observations(synthetic_4deg):
+    """Started at the schedule's first step (strength 1/steps) with ε̂ = 0 and no
+    guidance, the sampler returns its start up to √(1 - ᾱ₀) ≈ 0.01 of noise: the
+    reconstruction is then the oi method's analysis (fitted with the same parameters)."""
+    source, obs = synthetic_4deg
+    train = source.split("train").isel(time=slice(0, 24)).load()
+    oi_params = {"length_scale": 600.0, "n_neighbours": 16}
+    params = dict(steps=25, strength=0.04, scale=0.0, members=4, clip=None)
+    first_guess = make_method("reconmost", start="oi", oi_params=oi_params, **params)
+    first_guess.fit(train, source.grid).model_ = CountingZeroNet()
+    gaussian = make_method("reconmost", **params).fit(train, source.grid)
+    gaussian.model_ = CountingZeroNet()
+    oi = make_method("oi", **oi_params).fit(train, source.grid).reconstruct(obs)
+    scale = first_guess.normaliser_.scale  # (levels, 1, 1) °C per normalised unit
+    off = np.abs(first_guess.reconstruct(obs) - oi).values / scale
+    assert np.nanmax(off) < 0.05
+    assert np.nanmax(np.abs(gaussian.reconstruct(obs) - oi).values / scale) > 0.5
+    assert first_guess.fitted_params()["first_guess_oi"]["levels"]
+
+
+def test_dense_fields_are_sampled_with_the_dense_settings(synthetic_4deg):
+    """A batch mixing a dense field (50 % missing) and a sparse one (92.5 %): each field
+    is what the method with the matching settings reconstructs from it alone."""
+    source, sparse = synthetic_4deg
+    dense = observe(source.split("val").isel(time=[0, 1]).load(),
+                    MaskSpec("random", 0.5, 0).build(source.grid, 2))
+    mixed = sparse.copy(data=np.stack([dense.values[0], sparse.values[1]]))
+    params = dict(members=2, steps=10)
+    switched = make_method("reconmost", dense_fraction=0.3,
+                           dense_params={"obs_error": 0.1, "scale": 1.0}, **params)
+    switched.fit(None, source.grid)
+    out = switched.reconstruct(mixed)
+    alone_dense = make_method("reconmost", obs_error=0.1, scale=1.0, **params)
+    alone_sparse = make_method("reconmost", **params)
+    expected_dense = alone_dense.fit(None, source.grid).reconstruct(mixed.isel(time=[0]))
+    expected_sparse = alone_sparse.fit(None, source.grid).reconstruct(mixed.isel(time=[1]))
+    np.testing.assert_allclose(out.isel(time=[0]), expected_dense, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(out.isel(time=[1]), expected_sparse, rtol=1e-5, atol=1e-5)
+    assert not np.allclose(out.isel(time=[0]),
+                           alone_sparse.reconstruct(mixed.isel(time=[0])), atol=1e-3)
+
+
+@pytest.mark.parametrize(("params", "message"), [
+    ({"dense_params": {"scale": 1.0}}, "dense_params is set but dense_fraction is None"),
+    ({"dense_fraction": 1.5, "dense_params": {"scale": 1.0}},
+     r"dense_fraction must be in \(0, 1\]"),
+    ({"dense_fraction": 0.3, "dense_params": {"steps": 50}},
+     "dense_params must be a non-empty table of guidance, scale"),
+    ({"dense_fraction": 0.3}, "dense_params must be a non-empty table of"),
+    ({"oi_params": {"nugget": 0.01}}, "oi_params is set but start is 'analysis'"),
+    ({"start": "oi", "oi_params": {"nuget": 0.01}}, "nuget"),
+])
+def test_a_switch_or_first_guess_that_cannot_work_is_refused_in_one_line(synthetic_4deg,
+                                                                          params, message):
+    source, _ = synthetic_4deg
+    with pytest.raises(InputError, match=message):
+        make_method("reconmost", **params).fit(None, source.grid)

@@ -25,10 +25,14 @@ import xarray as xr
 
 from reconbench.errors import InputError
 from reconbench.methods.base import Method
-from reconbench.methods.registry import register_method
+from reconbench.methods.registry import make_method, register_method
 
-STARTS = ("noise", "analysis")
+STARTS = ("noise", "analysis", "oi")
 ENSEMBLE_STATISTICS = ("mean", "median")
+#: The sampler settings ``dense_params`` may change for the fields where guidance is
+#: dense (none of them changes what :meth:`ReconMOST.fit` prepares).
+SWITCHABLE = ("guidance", "scale", "soft_mask", "kernel", "obs_error", "clip", "fresh_noise",
+              "strength")
 
 
 @register_method("reconmost")
@@ -57,9 +61,11 @@ class ReconMOST(Method):
     soft_mask : spread the mean-shift gradient with the paper's 5 x 5 Gaussian.
     fresh_noise : add σ_t z at every reverse step (the paper's ``use_sigma``).
     clip : clip x̂₀ to [-clip, clip] (normalised units); None: no clipping.
-    start : ``noise`` (x_T ~ N(0, I)) or ``analysis``: SDEdit from a Gaussian
+    start : ``noise`` (x_T ~ N(0, I)), ``analysis``: SDEdit from a Gaussian
         normalised-convolution analysis of the observations noised to
-        ``strength`` of the way through the schedule.
+        ``strength`` of the way through the schedule, or ``oi``: SDEdit from the
+        optimal-interpolation analysis of the observations (the diffusion as a
+        learned correction of OI).
     strength : fraction of the reverse process run from the analysis, in (0, 1].
     analysis_sigma : the analysis kernel's width in grid cells (lat / lon).
     analysis_sigma_levels : its width across depth levels.
@@ -80,6 +86,13 @@ class ReconMOST(Method):
     ensemble_stat : ``mean`` or ``median`` of the members, the point reconstruction.
     precision : the network's arithmetic in the mean shift: ``float32`` or ``bfloat16``
         (autocast).
+    oi_params : with ``start = "oi"``, the parameters of the ``oi`` method that makes
+        the first guess (e.g. the ones ``reconbench tune`` chose); None: its defaults.
+    dense_fraction : guidance adapted to the observation density: a field whose
+        guidance points cover at least this fraction of the ocean cells is sampled
+        with ``dense_params`` replacing the settings above. None: one setting.
+    dense_params : the settings (of :data:`SWITCHABLE`) for dense fields, e.g.
+        ``{"guidance": "mean-shift", "obs_error": 0.1, "scale": 1.0}``.
     """
 
     #: the normalisations a prior may have (the first one's shipped prior is
@@ -100,7 +113,8 @@ class ReconMOST(Method):
                  sampler: str = "ddpm", eta: float = 0.0, members: int = 10, seed: int = 0,
                  device: str = "auto", kernel: str = "paper", obs_error: float | None = None,
                  ensemble_stat: str = "mean", precision: str = "float32",
-                 allow_partial: bool = False):
+                 allow_partial: bool = False, oi_params: dict | None = None,
+                 dense_fraction: float | None = None, dense_params: dict | None = None):
         self.checkpoint = checkpoint
         self.steps = steps
         self.guidance = guidance
@@ -123,6 +137,9 @@ class ReconMOST(Method):
         self.obs_error = obs_error
         self.ensemble_stat = ensemble_stat
         self.precision = precision
+        self.oi_params = oi_params
+        self.dense_fraction = dense_fraction
+        self.dense_params = dense_params
 
     def fit(self, train, grid):
         from reconbench.methods.reconmost.checkpoint import load_prior, shipped_prior
@@ -137,7 +154,13 @@ class ReconMOST(Method):
         if self.ensemble_stat not in ENSEMBLE_STATISTICS:
             raise InputError(f"ensemble_stat must be one of {ENSEMBLE_STATISTICS}, "
                              f"got {self.ensemble_stat!r}")
+        self._check_density_switch()
         self.device_ = pick_device(self.device)
+        if self.oi_params and self.start != "oi":
+            raise InputError(f"oi_params is set but start is {self.start!r}; they make the "
+                             f"first guess of start = 'oi' only")
+        self.first_guess_ = (make_method("oi", **dict(self.oi_params or {})).fit(train, grid)
+                             if self.start == "oi" else None)
         path = (Path(self.checkpoint) if self.checkpoint
                 else shipped_prior(grid, self.normalisations))
         self.model_, self.normaliser_, self.metadata_ = load_prior(
@@ -148,6 +171,20 @@ class ReconMOST(Method):
         self.checkpoint_path_ = str(path)
         return self
 
+    def _check_density_switch(self):
+        """One line for a ``dense_fraction`` / ``dense_params`` pair that cannot work."""
+        if self.dense_fraction is None:
+            if self.dense_params:
+                raise InputError("dense_params is set but dense_fraction is None; set "
+                                 "dense_fraction, the guidance fraction from which they apply")
+            return
+        if not 0.0 < float(self.dense_fraction) <= 1.0:
+            raise InputError(f"dense_fraction must be in (0, 1], got {self.dense_fraction!r}")
+        unknown = sorted(set(self.dense_params or {}) - set(SWITCHABLE))
+        if unknown or not self.dense_params:
+            raise InputError(f"dense_params must be a non-empty table of "
+                             f"{', '.join(SWITCHABLE)}; got {self.dense_params!r}")
+
     def fitted_params(self) -> dict:
         training = self.metadata_["training"]
         return {"checkpoint": self.checkpoint_path_,
@@ -156,10 +193,30 @@ class ReconMOST(Method):
                 "prior_train_seconds": training["seconds"],
                 "prior_partial": bool(training.get("partial", False)),
                 "prior_parameters": training["parameters"],
-                "sampling_timesteps": len(self.schedule_), "device": str(self.device_)}
+                "sampling_timesteps": len(self.schedule_), "device": str(self.device_),
+                **({"first_guess_oi": self.first_guess_.fitted_params()}
+                   if self.first_guess_ is not None else {})}
 
     def sample(self, obs: xr.DataArray) -> np.ndarray:
-        """Ensemble of reconstructions (members, time, levels, lat, lon) in °C."""
+        """Ensemble of reconstructions (members, time, levels, lat, lon) in °C.
+
+        With ``dense_fraction`` set, the time steps whose guidance points cover at
+        least that fraction of the ocean are sampled with ``dense_params``."""
+        ocean = self.normaliser_.ocean
+        seen = np.isfinite(obs.values) & ocean
+        fraction = seen.sum(axis=(1, 2, 3)) / max(int(ocean.sum()), 1)
+        dense = (fraction >= float(self.dense_fraction) if self.dense_fraction is not None
+                 else np.zeros(fraction.shape, dtype=bool))
+        out = np.empty((int(self.members), *obs.shape), dtype=np.float32)
+        for is_dense in (False, True):
+            times = np.flatnonzero(dense == is_dense)
+            if times.size:
+                settings = {**self.get_params(), **((self.dense_params or {}) if is_dense else {})}
+                out[:, times] = self._sample_with(obs.isel(time=times), settings)
+        return out
+
+    def _sample_with(self, obs: xr.DataArray, p: dict) -> np.ndarray:
+        """:meth:`sample` for one setting ``p`` (this method's parameters, some replaced)."""
         import torch
 
         from reconbench.methods.reconmost.sampling import guided_sample, normalised_convolution
@@ -180,15 +237,17 @@ class ReconMOST(Method):
             start = batch(normalised_convolution(y, mask, norm.ocean, self.analysis_sigma,
                                                  self.analysis_sigma_levels,
                                                  self.analysis_shrinkage))
+        elif self.start == "oi":
+            start = batch(norm.encode(self.first_guess_.reconstruct(obs).values, months))
         cond = norm.cond(months)
         x = guided_sample(
             self.model_, self.schedule_, batch(y), batch(mask),
-            cond=None if cond is None else batch(cond), guidance=self.guidance,
-            scale=float(self.scale), fresh_noise=bool(self.fresh_noise), clip=self.clip,
-            soft_mask=bool(self.soft_mask), start=start,
-            strength=float(self.strength) if start is not None else 1.0,
-            sampler=self.sampler, eta=float(self.eta), kernel=self.kernel,
-            obs_error=None if self.obs_error is None else float(self.obs_error),
+            cond=None if cond is None else batch(cond), guidance=p["guidance"],
+            scale=float(p["scale"]), fresh_noise=bool(p["fresh_noise"]), clip=p["clip"],
+            soft_mask=bool(p["soft_mask"]), start=start,
+            strength=float(p["strength"]) if start is not None else 1.0,
+            sampler=self.sampler, eta=float(self.eta), kernel=p["kernel"],
+            obs_error=None if p["obs_error"] is None else float(p["obs_error"]),
             precision=self.precision,
             generator=torch.Generator().manual_seed(int(self.seed)))
         x = x.cpu().numpy().reshape(n, *values.shape)
@@ -239,11 +298,12 @@ class ReconMOSTPaper(ReconMOST):
                  sampler: str = "ddpm", eta: float = 0.0, members: int = 1, seed: int = 0,
                  device: str = "auto", kernel: str = "paper", obs_error: float | None = None,
                  ensemble_stat: str = "mean", precision: str = "float32",
-                 allow_partial: bool = False):
+                 allow_partial: bool = False, oi_params: dict | None = None,
+                 dense_fraction: float | None = None, dense_params: dict | None = None):
         super().__init__(checkpoint, steps, guidance, scale, soft_mask, fresh_noise, clip, start,
                          strength, analysis_sigma, analysis_sigma_levels, analysis_shrinkage,
                          sampler, eta, members, seed, device, kernel, obs_error, ensemble_stat,
-                         precision, allow_partial)
+                         precision, allow_partial, oi_params, dense_fraction, dense_params)
 
 
 def _schedule_args(meta: dict) -> dict:
