@@ -154,11 +154,11 @@ class ReconMOST(Method):
         if self.ensemble_stat not in ENSEMBLE_STATISTICS:
             raise InputError(f"ensemble_stat must be one of {ENSEMBLE_STATISTICS}, "
                              f"got {self.ensemble_stat!r}")
-        self._check_density_switch()
-        self.device_ = pick_device(self.device)
         if self.oi_params and self.start != "oi":
             raise InputError(f"oi_params is set but start is {self.start!r}; they make the "
                              f"first guess of start = 'oi' only")
+        self._check_density_switch()
+        self.device_ = pick_device(self.device)
         self.first_guess_ = (make_method("oi", **dict(self.oi_params or {})).fit(train, grid)
                              if self.start == "oi" else None)
         path = (Path(self.checkpoint) if self.checkpoint
